@@ -1,0 +1,199 @@
+/**
+ * Typed manifests, exactly as they appear in the YAML files (snake_case keys), after JSON Schema
+ * validation. Defaults are NOT applied here; the DAG layer applies them.
+ *
+ * @module
+ */
+import type { NodeKind, NodeRole } from "../telemetry/events.js";
+
+/** A JSON Schema object (draft 2020-12 or draft-07). */
+export type JsonSchema = Readonly<Record<string, unknown>> | boolean;
+
+/** Merge failure policy. */
+export type MergeOnFailure = "fail_on_any" | "ignore_failures" | "partial";
+
+/** One entry of `workflow.yaml#/nodes`. */
+export interface NodeManifest {
+  readonly id: string;
+  readonly kind: NodeKind;
+  readonly role: NodeRole;
+  readonly description?: string;
+  /** Only on start nodes: the start used when `run()` is given none. */
+  readonly default?: boolean;
+  /** `./module.js#export` relative to the config dir, or `package#export`. Deterministic nodes only. */
+  readonly handler?: string;
+  /** Agent id in agents.yaml. Agent nodes only. */
+  readonly agent?: string;
+  /** Schema stem in `schemas/`, or an inline JSON Schema object. */
+  readonly schema_in?: string | Readonly<Record<string, unknown>>;
+  readonly schema_out?: string | Readonly<Record<string, unknown>>;
+  /** Context profile id from memory.yaml, `global`, or `none` (default). */
+  readonly context?: string;
+  /** Tool ids this node may call. */
+  readonly tools?: readonly string[];
+  readonly continue_on_failure?: boolean;
+  readonly merge?: { readonly on_failure?: MergeOnFailure };
+  /** Exit nodes only: end the task with `failure`. */
+  readonly always_fail?: boolean;
+  /** Per-node timeout for the handler or agent call, in milliseconds. */
+  readonly timeout_ms?: number;
+}
+
+/** One entry of `workflow.yaml#/edges`. */
+export interface EdgeManifest {
+  readonly from: string;
+  readonly to: string;
+  readonly label?: string;
+}
+
+/** workflow.yaml */
+export interface WorkflowManifest {
+  readonly name?: string;
+  readonly description?: string;
+  readonly nodes: readonly NodeManifest[];
+  readonly edges: readonly EdgeManifest[];
+}
+
+/** A scripted LLM rule: first rule whose conditions hold answers. */
+export interface ScriptedRuleManifest {
+  /** Only for this agent id. */
+  readonly agent?: string;
+  /** Regular expression tested against the last user message. */
+  readonly match?: string;
+  /** Response content: a string, or any JSON value (sent as JSON text). */
+  readonly response: unknown;
+  readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number };
+}
+
+/** An LLM provider declared in agents.yaml. */
+export interface ProviderManifest {
+  readonly id: string;
+  /** `scripted` (offline, embedded) or `openai` (any OpenAI-compatible chat-completions HTTP API). */
+  readonly type: "scripted" | "openai";
+  /** scripted: rules, in order. */
+  readonly rules?: readonly ScriptedRuleManifest[];
+  /** scripted: a YAML/JSON file with `rules`, relative to the config dir. */
+  readonly script_file?: string;
+  /** openai: base URL such as `https://api.openai.com/v1`. */
+  readonly base_url?: string;
+  /** openai: environment variable holding the API key. */
+  readonly api_key_env?: string;
+  readonly timeout_ms?: number;
+}
+
+/** One entry of `agents.yaml#/agents`. */
+export interface AgentManifest {
+  readonly id: string;
+  readonly description?: string;
+  /** Provider id; defaults to `agents.yaml#/default_provider`. */
+  readonly provider?: string;
+  readonly model: string;
+  readonly system?: string;
+  /** User message template; `{{input}}` is the node input as JSON, `{{input.a.b}}` a field, `{{context}}` the assembled context. */
+  readonly prompt?: string;
+  /** `text` (default): output is the reply string; `json`: the reply is parsed as JSON. */
+  readonly output?: "text" | "json";
+  readonly temperature?: number;
+  readonly max_tokens?: number;
+}
+
+/** agents.yaml */
+export interface AgentsManifest {
+  readonly default_provider?: string;
+  readonly providers?: readonly ProviderManifest[];
+  readonly agents: readonly AgentManifest[];
+}
+
+/** One entry of `tools.yaml#/tools`. */
+export interface ToolManifest {
+  readonly id: string;
+  /** Implementation key: a built-in type, or a key of `EngineOptions.tools`. Defaults to `id`. */
+  readonly type?: string;
+  readonly description?: string;
+  /** JSON Schema of the tool's arguments (stem or inline). */
+  readonly schema?: string | Readonly<Record<string, unknown>>;
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+/** tools.yaml */
+export interface ToolsManifest {
+  readonly tools: readonly ToolManifest[];
+}
+
+/** A memory store in memory.yaml. */
+export interface MemoryStoreManifest {
+  readonly id: string;
+  /** `static`: `items` inline; `file`: a JSON/YAML/text file relative to the config dir. */
+  readonly kind: "static" | "file";
+  readonly items?: readonly unknown[];
+  readonly path?: string;
+}
+
+/** A context profile in memory.yaml. */
+export interface ContextProfileManifest {
+  readonly id: string;
+  readonly stores: readonly string[];
+  /** Keep at most this many items (from the end). */
+  readonly max_items?: number;
+}
+
+/** memory.yaml */
+export interface MemoryManifest {
+  readonly stores?: readonly MemoryStoreManifest[];
+  readonly profiles?: readonly ContextProfileManifest[];
+  /** Stores that make up the `global` profile. Default: all stores. */
+  readonly global?: readonly string[];
+}
+
+/** One entry of `plugins.yaml#/plugins`. */
+export interface PluginManifest {
+  readonly id: string;
+  readonly module: string;
+  readonly enabled?: boolean;
+  readonly required?: boolean;
+  readonly events?: readonly string[];
+  readonly config?: Readonly<Record<string, unknown>>;
+  /** `inline` (default) or `worker`: run the plugin in a worker thread. */
+  readonly isolation?: "inline" | "worker";
+  /** Worker isolation: queue bound (deliveries waiting); overflow drops the newest. */
+  readonly queue_size?: number;
+  /** Consecutive failures after which the plugin is switched off. */
+  readonly max_failures?: number;
+}
+
+/** plugins.yaml */
+export interface PluginsManifest {
+  readonly plugins: readonly PluginManifest[];
+}
+
+/** A position in a source file. */
+export interface SourceLocation {
+  readonly file: string;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based. */
+  readonly column: number;
+}
+
+/** Names of the manifest files. */
+export type ManifestName = "workflow" | "agents" | "tools" | "memory" | "plugins";
+
+/** A loaded, schema-valid config directory. */
+export interface ProjectConfig {
+  /** Absolute path of the config directory. */
+  readonly dir: string;
+  readonly workflow: WorkflowManifest;
+  readonly agents?: AgentsManifest;
+  readonly tools?: ToolsManifest;
+  readonly memory?: MemoryManifest;
+  readonly plugins?: PluginsManifest;
+  /** JSON Schemas from `schemas/`, by file stem. */
+  readonly schemas: ReadonlyMap<string, JsonSchema>;
+  /** Absolute file path of each manifest that exists. */
+  readonly files: Readonly<Partial<Record<ManifestName, string>>>;
+  /**
+   * Source position of a JSON-pointer path (e.g. `/nodes/3/role`) inside a manifest, where
+   * known; falls back to the nearest existing ancestor.
+   */
+  locate(manifest: ManifestName, path: string): SourceLocation | undefined;
+}

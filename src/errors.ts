@@ -1,0 +1,161 @@
+/**
+ * Errors raised by agent-engine. Every error carries a stable {@link ErrorCode} and structured
+ * fields so programs can react to it and people can fix what caused it.
+ *
+ * @module
+ */
+
+/**
+ * The closed set of stable error codes. Codes never change meaning once published; new codes
+ * may be added.
+ */
+export type ErrorCode =
+  // configuration files
+  | "CONFIG_DIR_NOT_FOUND"
+  | "CONFIG_FILE_MISSING"
+  | "CONFIG_FILE_UNREADABLE"
+  | "CONFIG_YAML_SYNTAX"
+  | "CONFIG_SCHEMA"
+  | "CONFIG_UNKNOWN_KEY"
+  | "CONFIG_SCHEMA_REF"
+  | "CONFIG_INVALID_JSON_SCHEMA"
+  // DAG rules
+  | "DAG_DUPLICATE_ID"
+  | "DAG_DANGLING_EDGE"
+  | "DAG_DUPLICATE_EDGE"
+  | "DAG_CYCLE"
+  | "DAG_ROLE_EDGES"
+  | "DAG_ROLE_KIND"
+  | "DAG_UNREACHABLE"
+  | "DAG_NO_EXIT_REACHABLE"
+  | "DAG_DEFAULT_START"
+  | "DAG_UNKNOWN_AGENT"
+  | "DAG_UNKNOWN_TOOL"
+  | "DAG_INVALID_FIELD"
+  | "DAG_AMBIGUOUS_LABEL"
+  // handlers and run-time
+  | "HANDLER_NOT_FOUND"
+  | "HANDLER_LOAD_FAILED"
+  | "UNKNOWN_START_NODE"
+  | "INVALID_START_NODE"
+  | "INPUT_NOT_JSON"
+  | "SCHEMA_IN_FAILED"
+  | "SCHEMA_OUT_FAILED"
+  | "HANDLER_FAILED"
+  | "OUTPUT_NOT_JSON"
+  | "ROUTING_NO_MATCH"
+  | "SPLIT_NOT_ARRAY"
+  | "MERGE_FAILED"
+  | "ALWAYS_FAIL"
+  | "ABORTED"
+  | "UPSTREAM_FAILED"
+  | "AGENT_FAILED"
+  | "LLM_FAILED"
+  | "LLM_SCRIPT_EXHAUSTED"
+  | "TOOL_NOT_ALLOWED"
+  | "TOOL_NOT_FOUND"
+  | "TOOL_FAILED"
+  | "CONTEXT_FAILED"
+  | "ENGINE_SHUT_DOWN"
+  // plugins
+  | "PLUGIN_CONFIG"
+  | "PLUGIN_MODULE_NOT_FOUND"
+  | "PLUGIN_IMPORT_FAILED"
+  | "PLUGIN_EXPORT_MISSING"
+  | "PLUGIN_NOT_A_PLUGIN"
+  | "PLUGIN_CONSTRUCTOR_FAILED"
+  | "PLUGIN_STARTUP_FAILED"
+  // CLI
+  | "CLI_USAGE"
+  | "CLI_INPUT";
+
+/** One problem, located as precisely as is known. */
+export interface ErrorDetail {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** What is wrong and what to do about it. */
+  readonly message: string;
+  /** Absolute or config-dir-relative path of the file at fault. */
+  readonly file?: string;
+  /** 1-based line in {@link file}, where known. */
+  readonly line?: number;
+  /** 1-based column in {@link file}, where known. */
+  readonly column?: number;
+  /** JSON-pointer-like path inside the document, e.g. `/nodes/2/role`. */
+  readonly path?: string;
+  /** The workflow node concerned, if any. */
+  readonly nodeId?: string;
+  /** The plugin concerned, if any. */
+  readonly pluginId?: string;
+  /** A short suggestion such as "did you mean `role`?". */
+  readonly hint?: string;
+}
+
+/**
+ * Base class of every error agent-engine throws on purpose.
+ *
+ * @example
+ * ```ts
+ * try { await Engine.fromConfigDir("./configs"); }
+ * catch (e) { if (e instanceof EngineError) console.error(e.code, e.details); }
+ * ```
+ */
+export class EngineError extends Error {
+  /** Stable code of the (first) problem. */
+  readonly code: ErrorCode;
+  /** Every problem found; at least one. */
+  readonly details: readonly ErrorDetail[];
+
+  constructor(detail: ErrorDetail | readonly ErrorDetail[], options?: { cause?: unknown }) {
+    const list = Array.isArray(detail) ? (detail as readonly ErrorDetail[]) : [detail as ErrorDetail];
+    const first = list[0] ?? { code: "CONFIG_SCHEMA" as const, message: "unknown error" };
+    super(list.length === 1 ? formatDetail(first) : `${list.length} problems:\n${list.map((d) => `  - ${formatDetail(d)}`).join("\n")}`, options);
+    this.name = "EngineError";
+    this.code = first.code;
+    this.details = Object.freeze(list.map((d) => Object.freeze({ ...d })));
+  }
+
+  /** Plain JSON form, as printed by the CLI. */
+  toJSON(): { name: string; code: ErrorCode; message: string; details: readonly ErrorDetail[] } {
+    return { name: this.name, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Raised when a config directory is invalid. `details` lists every problem found, not just the first. */
+export class ConfigError extends EngineError {
+  constructor(details: readonly ErrorDetail[], options?: { cause?: unknown }) {
+    super(details, options);
+    this.name = "ConfigError";
+  }
+}
+
+/** Raised when a plugin cannot be loaded or started. */
+export class PluginLoadError extends EngineError {
+  constructor(details: ErrorDetail | readonly ErrorDetail[], options?: { cause?: unknown }) {
+    super(details, options);
+    this.name = "PluginLoadError";
+  }
+}
+
+/** Formats one detail as `file:line:col path: [CODE] message (hint)`. */
+export function formatDetail(d: ErrorDetail): string {
+  let where = "";
+  if (d.file) {
+    where = d.file;
+    if (d.line !== undefined) where += `:${d.line}${d.column !== undefined ? `:${d.column}` : ""}`;
+  }
+  if (d.path) where += where ? ` ${d.path}` : d.path;
+  const subject = d.pluginId ? ` plugin "${d.pluginId}"` : d.nodeId ? ` node "${d.nodeId}"` : "";
+  return `${where ? `${where}: ` : ""}[${d.code}]${subject} ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+}
+
+/** Extracts a message from anything thrown. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === "string") return err;
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The engine's event catalog: one discriminated union, {@link EngineEvent}, with a member per
+ * event type. Every event is plain, deeply frozen JSON data.
+ *
+ * @module
+ */
+import type { JsonValue } from "../json.js";
+
+/** Outcome of a node, a merge or a task. */
+export type Status = "success" | "failure" | "partial";
+
+/** Node roles (CONTRACT §2). */
+export type NodeRole = "start" | "linear" | "decision" | "branch" | "split" | "merge" | "exit";
+
+/** Node kinds. */
+export type NodeKind = "deterministic" | "agent";
+
+/** A structured error as it appears inside events and history. */
+export interface ErrorInfo {
+  readonly code: string;
+  readonly message: string;
+  readonly path?: string;
+}
+
+/** An edge as it appears inside events. */
+export interface EdgeRef {
+  readonly from: string;
+  readonly to: string;
+  readonly label?: string;
+}
+
+/** Token usage reported by an LLM provider. */
+export interface TokenUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+/** Payload of each event type. */
+export interface EventPayloads {
+  "task.started": { readonly input: JsonValue; readonly startNode: string; readonly parentTaskId?: string; readonly lineage: readonly string[] };
+  "task.completed": { readonly status: "success" | "partial"; readonly output: JsonValue };
+  "task.failed": { readonly status: "failure"; readonly output: JsonValue; readonly error?: ErrorInfo };
+  "node.started": { readonly role: NodeRole; readonly kind: NodeKind; readonly input: JsonValue };
+  "node.completed": { readonly role: NodeRole; readonly kind: NodeKind; readonly output: JsonValue; readonly durationMs: number };
+  "node.failed": { readonly role: NodeRole; readonly kind: NodeKind; readonly error: ErrorInfo; readonly continued: boolean; readonly durationMs: number };
+  "routing.decision": { readonly selected: string; readonly edge: EdgeRef };
+  "routing.branch": { readonly clones: readonly { readonly taskId: string; readonly edge: EdgeRef }[] };
+  "routing.split": { readonly count: number; readonly subtasks: readonly { readonly taskId: string; readonly edge: EdgeRef; readonly index: number }[] };
+  "routing.merge": {
+    readonly inputs: readonly { readonly node_id: string; readonly status: Status; readonly task_id: string }[];
+    readonly failed: readonly { readonly node_id: string; readonly task_id: string; readonly error?: ErrorInfo }[];
+    readonly onFailure: "fail_on_any" | "ignore_failures" | "partial";
+    readonly status: Status;
+  };
+  "clone.created": { readonly parentTaskId: string; readonly childTaskId: string; readonly edge: EdgeRef };
+  "subtask.created": { readonly parentTaskId: string; readonly childTaskId: string; readonly edge: EdgeRef; readonly index: number };
+  "tool.invoked": { readonly tool: string; readonly callId: string; readonly args: JsonValue };
+  "tool.completed": { readonly tool: string; readonly callId: string; readonly result: JsonValue; readonly durationMs: number };
+  "tool.failed": { readonly tool: string; readonly callId: string; readonly error: ErrorInfo; readonly durationMs: number };
+  "agent.request": { readonly agent: string; readonly model: string; readonly provider: string; readonly messages: JsonValue };
+  "agent.response": { readonly agent: string; readonly model: string; readonly provider: string; readonly output: JsonValue; readonly usage?: TokenUsage; readonly durationMs: number };
+  "context.assembled": { readonly profile: string; readonly items: number; readonly context: JsonValue };
+  "context.failed": { readonly profile: string; readonly error: ErrorInfo };
+  error: { readonly source: string; readonly error: ErrorInfo };
+}
+
+/** Every event type. */
+export type EventType = keyof EventPayloads;
+
+/** All event types, in catalog order. */
+export const EVENT_TYPES: readonly EventType[] = Object.freeze([
+  "task.started",
+  "task.completed",
+  "task.failed",
+  "node.started",
+  "node.completed",
+  "node.failed",
+  "routing.decision",
+  "routing.branch",
+  "routing.split",
+  "routing.merge",
+  "clone.created",
+  "subtask.created",
+  "tool.invoked",
+  "tool.completed",
+  "tool.failed",
+  "agent.request",
+  "agent.response",
+  "context.assembled",
+  "context.failed",
+  "error",
+] as const);
+
+/** Fields every event has. */
+export interface EventBase<T extends EventType> {
+  /** Unique id, generated (not stable across runs). */
+  readonly id: string;
+  /** Strictly increasing per engine. */
+  readonly seq: number;
+  readonly type: T;
+  readonly taskId: string;
+  readonly nodeId?: string;
+  /** ISO-8601. */
+  readonly timestamp: string;
+  readonly payload: Readonly<EventPayloads[T]>;
+}
+
+/** One engine event; `switch (event.type)` narrows `payload`. */
+export type EngineEvent = { [T in EventType]: EventBase<T> }[EventType];
+
+/** The event of one given type. */
+export type EventOf<T extends EventType> = Extract<EngineEvent, { type: T }>;
+
+/** Filter for {@link EngineEvent} queries. */
+export interface EventFilter {
+  /** Exact type, or a glob such as `node.*`. */
+  readonly type?: string;
+  readonly taskId?: string;
+  readonly nodeId?: string;
+}
