@@ -110,6 +110,8 @@ export interface ToolManifest {
   /** Implementation key: a built-in type, or a key of `EngineOptions.tools`. Defaults to `id`. */
   readonly type?: string;
   readonly description?: string;
+  /** `./module.js#export` (relative to the config dir) or `package#export` implementing the tool; `EngineOptions.tools` wins. */
+  readonly handler?: string;
   /** JSON Schema of the tool's arguments (stem or inline). */
   readonly schema?: string | Readonly<Record<string, unknown>>;
   readonly config?: Readonly<Record<string, unknown>>;
