@@ -233,7 +233,7 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
     const problems: string[] = [];
     if (!inOk) problems.push(`${ins.length} inbound${ins.length ? ` (from ${list(ins.map((e) => e.from ?? "?"), 5)})` : ""}`);
     if (!outOk) problems.push(`${outs.length} outbound${outs.length ? ` (to ${list(outs.map((e) => e.to ?? "?"), 5)})` : ""}`);
-    r.add("DAG_ROLE_EDGES", `/nodes/${n.index}/role`, `a ${q(n.role)} node needs ${describeRule(n.role)}, but ${q(n.id)} has ${problems.join(" and ")}; fix its edges or change its role`, { nodeId: n.id });
+    r.add("DAG_ROLE_EDGES", `/nodes/${n.index}/role`, `${/^[aeiou]/.test(n.role) ? "an" : "a"} ${q(n.role)} node needs ${describeRule(n.role)}, but ${q(n.id)} has ${problems.join(" and ")}; fix its edges or change its role`, { nodeId: n.id });
   }
 
   // --- graph algorithms over existing-endpoint edges
