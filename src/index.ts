@@ -24,3 +24,33 @@ export {
 export { TelemetryBus, DEFAULT_MAX_EVENTS, type TelemetryBusOptions, type EventSink } from "./telemetry/TelemetryBus.js";
 export { compileTypeMatcher, type TypeMatcher } from "./telemetry/match.js";
 export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogLevel, type LogFields } from "./telemetry/logger.js";
+export { Engine, type EngineOptions, type EngineShutdownReport } from "./runtime/Engine.js";
+export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions } from "./runtime/types.js";
+export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
+export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage } from "./agents/types.js";
+export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
+export { OpenAiProvider, type OpenAiProviderOptions } from "./agents/OpenAiProvider.js";
+export { renderTemplate } from "./agents/render.js";
+export { loadConfigDir } from "./config/loadConfigDir.js";
+export { buildGraph, loadProject } from "./dag/buildGraph.js";
+export type {
+  ProjectConfig,
+  WorkflowManifest,
+  NodeManifest,
+  EdgeManifest,
+  AgentsManifest,
+  AgentManifest,
+  ProviderManifest,
+  ToolsManifest,
+  ToolManifest,
+  MemoryManifest,
+  PluginsManifest,
+  PluginManifest,
+  SourceLocation,
+  JsonSchema,
+  MergeOnFailure,
+} from "./config/types.js";
+export type { WorkflowGraph, GraphNode, GraphEdge, CompiledSchema } from "./dag/types.js";
+export { PluginBase, definePlugin, isPlugin, type Plugin, type PluginDefinition, type PluginContext } from "./plugins/PluginBase.js";
+export { PluginRegistry, type PluginRegistryOptions, type PluginStats, type PluginState, type RegisterOptions, type ShutdownReport, type PluginShutdownResult } from "./plugins/PluginRegistry.js";
+export { loadPlugins, inspectPlugins, type PluginLoadFailure, type PluginStatus, type LoadPluginsResult } from "./plugins/loader.js";

@@ -1,0 +1,263 @@
+/**
+ * The public entry point: load a config directory, run tasks, read events, manage plugins.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { AgentRunner } from "../agents/AgentRunner.js";
+import type { LlmProvider } from "../agents/types.js";
+import { compileSchema } from "../dag/compileSchema.js";
+import { loadProject } from "../dag/buildGraph.js";
+import type { ProjectConfig } from "../config/types.js";
+import type { CompiledSchema, GraphNode, WorkflowGraph } from "../dag/types.js";
+import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
+import { NotJsonError, sealJson, type JsonValue } from "../json.js";
+import { loadPlugins, type PluginLoadFailure } from "../plugins/loader.js";
+import type { Plugin } from "../plugins/PluginBase.js";
+import { PluginRegistry, type ShutdownReport } from "../plugins/PluginRegistry.js";
+import type { EngineEvent, EventFilter } from "../telemetry/events.js";
+import { createConsoleLogger, type Logger } from "../telemetry/logger.js";
+import { TelemetryBus } from "../telemetry/TelemetryBus.js";
+import { ToolRegistry } from "../tools/ToolRegistry.js";
+import { ContextAssembler } from "./ContextAssembler.js";
+import { loadExport } from "./loadExport.js";
+import { Run, type RunServices, type StageScope } from "./Run.js";
+import type { NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
+
+/** Options of {@link Engine.fromConfigDir}. */
+export interface EngineOptions {
+  /** Handlers by node id; they override `handler:` in workflow.yaml. */
+  readonly handlers?: Readonly<Record<string, NodeHandler>>;
+  /** Tool implementations by tool id or `type`; they override `handler:` in tools.yaml. */
+  readonly tools?: Readonly<Record<string, ToolHandler>>;
+  /** LLM provider for every agent; default: the providers declared in agents.yaml. */
+  readonly llm?: LlmProvider;
+  /** Plugins to register in addition to those in plugins.yaml. */
+  readonly plugins?: readonly Plugin[];
+  /** Diagnostics (plugin failures, warnings). Default: stderr, level `AGENT_ENGINE_LOG_LEVEL` or `warn`. */
+  readonly logger?: Logger;
+  /** Events retained for `getEvents()` (oldest dropped first). Default 100,000. */
+  readonly maxEvents?: number;
+  /** How long `shutdown()` waits for pending plugin deliveries and each `onShutdown`. Default 5,000 ms. */
+  readonly shutdownTimeoutMs?: number;
+  /** Consecutive failures after which a plugin is switched off. Default 10. */
+  readonly maxPluginFailures?: number;
+  /**
+   * `false` never connects the event bus to the plugin registry (events are still recorded).
+   * For benchmarks measuring the cost of the plugin machinery; default `true`.
+   */
+  readonly pluginDispatch?: boolean;
+}
+
+/** What {@link Engine.shutdown} reports. */
+export type EngineShutdownReport = ShutdownReport;
+
+/**
+ * A workflow engine bound to one config directory.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "agent-engine";
+ *
+ * const engine = await Engine.fromConfigDir("./configs", {
+ *   handlers: { normalize: (input) => ({ text: String((input as { text: string }).text).trim() }) },
+ * });
+ * const result = await engine.run({ text: " hi " });
+ * console.log(result.status, result.output);
+ * console.log(engine.getEvents({ type: "node.*", taskId: result.taskId }).length);
+ * await engine.shutdown();
+ * ```
+ */
+export class Engine {
+  private readonly bus: TelemetryBus;
+  private readonly registry: PluginRegistry;
+  private readonly services: RunServices;
+  private readonly idPrefix = randomBytes(3).toString("hex");
+  private taskCounter = 0;
+  private closed = false;
+
+  private constructor(
+    /** The validated workflow graph. */
+    readonly graph: WorkflowGraph,
+    /** The loaded manifests. */
+    readonly config: ProjectConfig,
+    handlers: ReadonlyMap<string, NodeHandler>,
+    agents: AgentRunner,
+    tools: ToolRegistry,
+    contexts: ContextAssembler,
+    registry: PluginRegistry,
+    bus: TelemetryBus,
+    /** Plugins from plugins.yaml that failed to load (not required, so the engine started without them). */
+    readonly pluginLoadFailures: readonly PluginLoadFailure[],
+    private readonly shutdownTimeoutMs: number,
+  ) {
+    this.bus = bus;
+    this.registry = registry;
+    this.services = {
+      graph,
+      bus,
+      handlers,
+      callAgent: (node, input, context, scope) => agents.run(node.agent!, input, context, scope),
+      callTool: (_node, toolId, args, scope) => tools.call(toolId, args, scope),
+      assembleContext: (node) => contexts.assemble(node.context),
+      newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
+    };
+  }
+
+  /**
+   * Loads and validates a config directory (every manifest, every DAG rule; all problems at
+   * once), resolves handlers, tools, LLM providers and plugins, and returns a ready engine.
+   *
+   * @throws {@link ConfigError} listing every problem in the manifests.
+   * @throws {@link EngineError} for handlers, tools or providers that cannot be resolved.
+   * @throws {@link PluginLoadError} when a `required: true` plugin cannot be loaded or started.
+   */
+  static async fromConfigDir(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    const { config, graph } = await loadProject(dir);
+    const logger = options.logger ?? createConsoleLogger();
+    const handlers = await resolveHandlers(graph, config, options.handlers ?? {});
+    const agents = await AgentRunner.create({ manifest: config.agents, configDir: config.dir, ...(config.files.agents ? { file: config.files.agents } : {}), ...(options.llm ? { llm: options.llm } : {}) });
+    if (graph.nodeList.some((n) => n.kind === "agent")) {
+      const problems = agents.check(config.files.agents);
+      if (problems.length > 0) throw new EngineError(problems);
+    }
+    const tools = await ToolRegistry.create(
+      config.tools?.tools ?? [],
+      options.tools ?? {},
+      (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
+      (schema, path) => compileToolSchema(config, schema, path),
+      config.files.tools,
+    );
+    const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory);
+
+    const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
+    const registry = new PluginRegistry({
+      logger,
+      shutdownTimeoutMs,
+      ...(options.maxPluginFailures === undefined ? {} : { maxConsecutiveFailures: options.maxPluginFailures }),
+    });
+    const bus = new TelemetryBus(options.maxEvents === undefined ? {} : { maxEvents: options.maxEvents });
+    const plugins = await loadPlugins(config.plugins, {
+      configDir: config.dir,
+      file: config.files.plugins ?? "plugins.yaml",
+      logger,
+      registry,
+      locate: (p) => config.locate("plugins", p),
+    });
+    if (plugins.error) {
+      await registry.shutdown(shutdownTimeoutMs);
+      throw plugins.error;
+    }
+    const failures = plugins.failures;
+    for (const plugin of options.plugins ?? []) await registry.register(plugin);
+    if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
+    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs);
+  }
+
+  /**
+   * Runs one task from the default start node (or `options.startNode`) to completion. Workflow
+   * failures do not reject: they are the result's `status` and `error`, and in its history.
+   *
+   * @throws {@link EngineError} `INPUT_NOT_JSON`, `UNKNOWN_START_NODE`, `INVALID_START_NODE`, `ENGINE_SHUT_DOWN`.
+   */
+  async run(input: unknown, options: RunOptions = {}): Promise<RunResult> {
+    if (this.closed) throw new EngineError({ code: "ENGINE_SHUT_DOWN", message: "this engine was shut down; create a new one with Engine.fromConfigDir()" });
+    const startId = options.startNode ?? this.graph.defaultStart;
+    const start = this.graph.nodes.get(startId);
+    if (!start) {
+      throw new EngineError({ code: "UNKNOWN_START_NODE", message: `no node "${startId}" in the workflow; start nodes are: ${this.graph.starts.join(", ")}` });
+    }
+    if (start.role !== "start") {
+      throw new EngineError({ code: "INVALID_START_NODE", nodeId: startId, message: `node "${startId}" has role ${start.role}, not start; start nodes are: ${this.graph.starts.join(", ")}` });
+    }
+    let sealed: JsonValue;
+    try {
+      sealed = input === undefined ? null : sealJson(input);
+    } catch (err) {
+      throw new EngineError({ code: "INPUT_NOT_JSON", message: `run() input must be JSON data: ${(err as NotJsonError).message}` });
+    }
+    return new Run(this.services, options.signal).execute(sealed, start);
+  }
+
+  /**
+   * Retained events in `seq` order, optionally filtered by type (exact or glob like `node.*`),
+   * task id and node id. The array and every event are frozen.
+   */
+  getEvents(filter?: EventFilter): readonly EngineEvent[] {
+    return this.bus.getEvents(filter);
+  }
+
+  /** Events dropped from retention because of `maxEvents`. */
+  get droppedEvents(): number {
+    return this.bus.droppedEvents;
+  }
+
+  /** The plugin registry (register, unregister, stats...). */
+  getPluginRegistry(): PluginRegistry {
+    return this.registry;
+  }
+
+  /**
+   * Waits for pending plugin deliveries (up to `shutdownTimeoutMs`), then calls every plugin's
+   * `onShutdown`, and reports what did not finish. The engine accepts no runs afterwards.
+   * Calling it again returns the same kind of report with no plugins.
+   */
+  async shutdown(timeoutMs: number = this.shutdownTimeoutMs): Promise<EngineShutdownReport> {
+    this.closed = true;
+    return this.registry.shutdown(timeoutMs);
+  }
+}
+
+async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>): Promise<Map<string, NodeHandler>> {
+  const map = new Map<string, NodeHandler>();
+  const problems: ErrorDetail[] = [];
+  const file = config.files.workflow;
+  for (const [id, fn] of Object.entries(provided)) {
+    const node = graph.nodes.get(id);
+    if (!node) {
+      problems.push({ code: "HANDLER_NOT_FOUND", nodeId: id, message: `options.handlers has "${id}", but the workflow has no such node (nodes: ${graph.nodeList.map((n) => n.id).join(", ")})` });
+    } else if (node.kind === "agent") {
+      problems.push({ code: "HANDLER_NOT_FOUND", nodeId: id, message: `node "${id}" is an agent node; agent nodes call their agent and take no handler` });
+    } else if (typeof fn !== "function") {
+      problems.push({ code: "HANDLER_NOT_FOUND", nodeId: id, message: `options.handlers["${id}"] must be a function, got ${typeof fn}` });
+    } else map.set(id, fn);
+  }
+  await Promise.all(
+    graph.nodeList.map(async (node: GraphNode) => {
+      if (!node.handler || map.has(node.id) || node.kind === "agent") return;
+      const path = `/nodes/${node.index}/handler`;
+      const loc = config.locate("workflow", path);
+      try {
+        const fn = await loadExport(node.handler, config.dir, { file, path, nodeId: node.id, what: `handler of node "${node.id}"` });
+        if (typeof fn !== "function") {
+          problems.push({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, ...(loc ? { line: loc.line, column: loc.column } : {}), message: `handler "${node.handler}" of node "${node.id}" is ${typeof fn}, not a function` });
+        } else map.set(node.id, fn as NodeHandler);
+      } catch (err) {
+        if (err instanceof EngineError) problems.push(...err.details.map((d) => ({ ...d, ...(loc ? { line: loc.line, column: loc.column } : {}) })));
+        else throw err;
+      }
+    }),
+  );
+  if (problems.length > 0) throw new EngineError(problems);
+  return map;
+}
+
+function compileToolSchema(config: ProjectConfig, schema: unknown, path: string): CompiledSchema | undefined {
+  if (typeof schema === "string") {
+    const s = config.schemas.get(schema);
+    if (s === undefined) throw new EngineError({ code: "CONFIG_SCHEMA_REF", file: config.files.tools, path, message: `no schema "${schema}" in schemas/ (have: ${[...config.schemas.keys()].join(", ") || "none"})` });
+    return compiled(s, schema, config, path);
+  }
+  if (schema && typeof schema === "object") return compiled(schema, "inline", config, path);
+  return undefined;
+}
+
+function compiled(schema: unknown, name: string, config: ProjectConfig, path: string): CompiledSchema {
+  try {
+    return compileSchema(name, schema);
+  } catch (err) {
+    throw new EngineError({ code: "CONFIG_INVALID_JSON_SCHEMA", file: config.files.tools, path, message: `invalid JSON Schema "${name}": ${errorMessage(err)}` });
+  }
+}
+
+export type { StageScope };
