@@ -1,0 +1,276 @@
+/**
+ * Finding, importing and instantiating a plugin named by `module: specifier[#export]`. Shared by
+ * the plugins.yaml loader (main thread) and the worker entry point (`isolation: worker`).
+ *
+ * @module
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ErrorCode } from "../errors.js";
+import { errorMessage } from "../errors.js";
+import { definePlugin, describeValue, isPlugin, isPluginClass, isPluginDefinition, type Plugin, type PluginContext } from "./PluginBase.js";
+
+/** Specifier of the built-in plugins; always served by this copy of agent-engine. */
+export const BUILTIN_PLUGINS_SPECIFIER = "agent-engine/plugins";
+
+/** A parsed `module` value. */
+export interface ModuleRef {
+  /** `./plugins/audit.js`, `my-package/sub`, `agent-engine/plugins`. */
+  readonly specifier: string;
+  /** Export name after `#`; `undefined` means the default export. */
+  readonly exportName: string | undefined;
+}
+
+/** A problem found while resolving, importing or instantiating a plugin. */
+export interface PluginProblem {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly hint?: string;
+  /** Which manifest field is at fault: `module` or `config`. */
+  readonly field: "module" | "config";
+  readonly cause?: unknown;
+}
+
+/** Thrown by the functions of this module; carries a {@link PluginProblem}. */
+export class PluginProblemError extends Error {
+  constructor(readonly problem: PluginProblem) {
+    super(problem.message, problem.cause === undefined ? undefined : { cause: problem.cause });
+    this.name = "PluginProblemError";
+  }
+}
+
+function problem(p: PluginProblem): PluginProblemError {
+  return new PluginProblemError(p);
+}
+
+/**
+ * Splits `specifier#export`. The last `#` after the first character separates the export (a
+ * leading `#` is a package-internal import specifier, kept whole).
+ */
+export function parseModuleRef(ref: string): ModuleRef {
+  const hash = ref.lastIndexOf("#");
+  if (hash <= 0) return { specifier: ref, exportName: undefined };
+  const exportName = ref.slice(hash + 1);
+  return { specifier: ref.slice(0, hash), exportName: exportName.length > 0 ? exportName : undefined };
+}
+
+/** True for `./x`, `../x`, absolute paths and `file:` URLs: resolved against the config dir. */
+export function isPathSpecifier(specifier: string): boolean {
+  return specifier.startsWith("./") || specifier.startsWith("../") || specifier === "." || specifier === ".." || isAbsolute(specifier) || specifier.startsWith("file:");
+}
+
+/**
+ * Resolves a specifier to an importable URL: paths relative to `configDir`; bare package
+ * specifiers as Node would from a module inside `configDir` (`node_modules` lookup, `exports`
+ * maps with `import`/`node`/`default` conditions); `agent-engine/plugins` to the built-ins.
+ *
+ * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`.
+ */
+export function resolveModuleUrl(specifier: string, configDir: string): string {
+  if (specifier === BUILTIN_PLUGINS_SPECIFIER) return new URL("./builtins/index.js", import.meta.url).href;
+  if (specifier.startsWith("node:")) return specifier;
+  if (specifier.startsWith("file:")) {
+    const path = new URL(specifier).pathname;
+    if (!existsSync(path)) throw notFoundPath(specifier, decodeURIComponent(path));
+    return specifier;
+  }
+  if (isPathSpecifier(specifier)) {
+    const path = resolve(configDir, specifier);
+    if (!existsSync(path) || statSync(path).isDirectory()) throw notFoundPath(specifier, path);
+    return pathToFileURL(path).href;
+  }
+  const req = createRequire(join(configDir, "__agent_engine_plugins__.js"));
+  let firstError: unknown;
+  try {
+    const found = req.resolve(specifier);
+    return isAbsolute(found) ? pathToFileURL(found).href : found;
+  } catch (err) {
+    firstError = err;
+  }
+  // `require.resolve` ignores `import`-only export conditions; resolve ESM-only packages ourselves.
+  const esm = resolveEsmPackage(specifier, configDir);
+  if (esm !== undefined) return pathToFileURL(esm).href;
+  throw problem({
+    code: "PLUGIN_MODULE_NOT_FOUND",
+    field: "module",
+    message: `cannot find package "${specifier}" from ${configDir} (${firstLine(errorMessage(firstError))})`,
+    hint: `install it (npm install ${packageName(specifier)}) in or above the config dir, or use a path starting with ./ relative to the config dir`,
+    cause: firstError,
+  });
+}
+
+function notFoundPath(specifier: string, path: string): PluginProblemError {
+  let hint = "paths are relative to the config directory (the folder holding plugins.yaml)";
+  const ext = extname(path);
+  if (ext === "" && existsSync(`${path}.js`)) hint = `did you mean "${specifier}.js"? ESM imports need the file extension`;
+  else if (ext === ".ts") hint = "plugins are imported by Node: point at the compiled .js file";
+  else if (ext === ".js" && existsSync(path.replace(/\.js$/, ".ts"))) hint = "only the .ts source exists: compile it to .js first";
+  return problem({ code: "PLUGIN_MODULE_NOT_FOUND", field: "module", message: `cannot find module "${specifier}" (looked for ${path})`, hint });
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf("\n");
+  return i < 0 ? s : s.slice(0, i);
+}
+
+function packageName(specifier: string): string {
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier);
+}
+
+const CONDITIONS = ["import", "node", "default"];
+
+/** Minimal ESM package resolution (`node_modules` walk + `exports`), for packages without a `require` condition. */
+function resolveEsmPackage(specifier: string, fromDir: string): string | undefined {
+  const name = packageName(specifier);
+  const subpath = `.${specifier.slice(name.length)}`;
+  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, "node_modules", name);
+    const pkgJson = join(pkgDir, "package.json");
+    if (existsSync(pkgJson)) {
+      let pkg: { exports?: unknown; main?: unknown };
+      try {
+        pkg = JSON.parse(readFileSync(pkgJson, "utf8")) as typeof pkg;
+      } catch {
+        return undefined;
+      }
+      let target: string | undefined;
+      if (pkg.exports !== undefined) target = resolveExports(pkg.exports, subpath);
+      else if (subpath === ".") target = typeof pkg.main === "string" ? `./${pkg.main.replace(/^\.\//, "")}` : "./index.js";
+      else target = subpath;
+      if (target === undefined) return undefined;
+      const file = resolve(pkgDir, target);
+      return existsSync(file) ? file : undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function resolveExports(exports: unknown, subpath: string): string | undefined {
+  const isSubpathMap = typeof exports === "object" && exports !== null && !Array.isArray(exports) && Object.keys(exports).some((k) => k.startsWith("."));
+  const map: Record<string, unknown> = isSubpathMap ? (exports as Record<string, unknown>) : { ".": exports };
+  if (Object.hasOwn(map, subpath)) return resolveTarget(map[subpath], undefined);
+  let best: { key: string; rest: string } | undefined;
+  for (const key of Object.keys(map)) {
+    const star = key.indexOf("*");
+    if (star < 0) continue;
+    const prefix = key.slice(0, star);
+    const suffix = key.slice(star + 1);
+    if (subpath.startsWith(prefix) && subpath.endsWith(suffix) && subpath.length >= key.length - 1) {
+      if (best === undefined || prefix.length > best.key.indexOf("*")) best = { key, rest: subpath.slice(prefix.length, subpath.length - suffix.length) };
+    }
+  }
+  return best === undefined ? undefined : resolveTarget(map[best.key], best.rest);
+}
+
+function resolveTarget(target: unknown, star: string | undefined): string | undefined {
+  if (typeof target === "string") return star === undefined ? target : target.replaceAll("*", star);
+  if (Array.isArray(target)) {
+    for (const t of target) {
+      const r = resolveTarget(t, star);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+  if (typeof target === "object" && target !== null) {
+    for (const [cond, value] of Object.entries(target)) {
+      if (CONDITIONS.includes(cond)) {
+        const r = resolveTarget(value, star);
+        if (r !== undefined) return r;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Imports the module named by `ref` and returns the named export (or the default export).
+ *
+ * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`, `PLUGIN_IMPORT_FAILED`, `PLUGIN_EXPORT_MISSING`.
+ */
+export async function importPluginExport(ref: ModuleRef, configDir: string): Promise<unknown> {
+  const url = resolveModuleUrl(ref.specifier, configDir);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw problem({
+      code: "PLUGIN_IMPORT_FAILED",
+      field: "module",
+      message: `importing "${ref.specifier}" failed: ${errorMessage(err)}`,
+      hint: "the module itself (or something it imports) threw while loading",
+      cause: err,
+    });
+  }
+  const name = ref.exportName ?? "default";
+  if (!Object.hasOwn(mod, name) || mod[name] === undefined) {
+    const available = Object.keys(mod).filter((k) => mod[k] !== undefined);
+    const similar = available.find((k) => k.toLowerCase() === name.toLowerCase());
+    const pluginLike = available.filter((k) => isPluginClass(mod[k]) || isPluginDefinition(mod[k]));
+    let hint: string;
+    if (similar !== undefined) hint = `did you mean "#${similar}"?`;
+    else if (pluginLike.length > 0) hint = `plugin-like exports: ${pluginLike.map((k) => (k === "default" ? "default (no #)" : `#${k}`)).join(", ")}`;
+    else hint = ref.exportName === undefined ? "add `#ExportName` to module, or give the module a default export" : "check the export name after #";
+    throw problem({
+      code: "PLUGIN_EXPORT_MISSING",
+      field: "module",
+      message: `module "${ref.specifier}" has no ${ref.exportName === undefined ? "default export" : `export "${name}"`}; available exports: ${available.length > 0 ? available.join(", ") : "none"}`,
+      hint,
+    });
+  }
+  return mod[name];
+}
+
+/**
+ * Turns an export into a plugin instance: a class (PluginBase subclass, `definePlugin` result or
+ * any class with `onEvent`) is constructed as `new X(pluginId, config, context)`; a plain object
+ * with an `onEvent` method is wrapped with `definePlugin` first.
+ *
+ * @throws {@link PluginProblemError} `PLUGIN_NOT_A_PLUGIN`, `PLUGIN_CONSTRUCTOR_FAILED`.
+ */
+export function instantiatePlugin(value: unknown, ref: ModuleRef, pluginId: string, config: Record<string, unknown>, context: PluginContext): Plugin {
+  const exportLabel = ref.exportName === undefined ? `the default export of "${ref.specifier}"` : `export "${ref.exportName}" of "${ref.specifier}"`;
+  let ctor: new (id: string, config: Record<string, unknown>, context: PluginContext) => unknown;
+  if (isPluginClass(value)) ctor = value;
+  else if (isPluginDefinition(value)) ctor = definePlugin(value);
+  else {
+    const instanceHint = isPlugin(value) ? "it is already a plugin instance; export its class (or a definePlugin() result) so the engine can construct it with this id and config" : undefined;
+    throw problem({
+      code: "PLUGIN_NOT_A_PLUGIN",
+      field: "module",
+      message: `${exportLabel} is not a plugin: found ${isPlugin(value) ? `a plugin instance (pluginId "${value.pluginId}")` : describeValue(value)}`,
+      hint: instanceHint ?? "export a class extending PluginBase, a definePlugin({ onEvent }) result, or an object with an onEvent method",
+    });
+  }
+  let instance: unknown;
+  try {
+    instance = new ctor(pluginId, config, context);
+  } catch (err) {
+    throw problem({
+      code: "PLUGIN_CONSTRUCTOR_FAILED",
+      field: "config",
+      message: `new ${ctor.name || "plugin"}("${pluginId}", config) from ${exportLabel} threw: ${errorMessage(err)}`,
+      hint: "check this plugin's config",
+      cause: err,
+    });
+  }
+  if (!isPlugin(instance)) {
+    throw problem({
+      code: "PLUGIN_NOT_A_PLUGIN",
+      field: "module",
+      message: `constructing ${exportLabel} did not give a plugin: found ${describeValue(instance)}`,
+      hint: "the constructor must pass the plugin id to super(pluginId, config) (or set a string pluginId) and have an onEvent method",
+    });
+  }
+  if (instance.pluginId !== pluginId) {
+    throw problem({
+      code: "PLUGIN_NOT_A_PLUGIN",
+      field: "module",
+      message: `constructing ${exportLabel} gave a plugin with pluginId "${instance.pluginId}", expected "${pluginId}"`,
+      hint: "pass the first constructor argument to super(pluginId, config)",
+    });
+  }
+  return instance;
+}
