@@ -1,0 +1,208 @@
+/**
+ * The bench harness: every case in one process, round-robin, warm-up first, one batch per case
+ * per round, `gc()` between batches, medians with their spread, and ratios computed per round
+ * (paired samples taken seconds apart) so machine noise cancels as far as it can.
+ *
+ * @module
+ */
+import { performance } from "node:perf_hooks";
+
+/** One measured case. A batch runs `iterations` operations back to back. */
+export interface BenchCase {
+  /** Unique, kebab-case; selectable from the command line. */
+  readonly name: string;
+  /** Group shown in the table (`dispatch`, `linear-10`, `fan-out-8`, `zero-plugins`). */
+  readonly group: string;
+  /** What one operation is (`event`, `task`). */
+  readonly unit: string;
+  /** One line for the table. */
+  readonly description: string;
+  /** Runs `iterations` operations. May be sync (dispatch) or async (workflow runs). */
+  readonly batch: (iterations: number) => void | Promise<void>;
+  /** Sanity check after the run (throws when the case did not do what it claims). */
+  readonly verify?: () => void | Promise<void>;
+}
+
+/** Harness settings. */
+export interface HarnessOptions {
+  /** Measured rounds. */
+  readonly rounds: number;
+  /** Wall time of warm-up per case, in ms (before calibration). */
+  readonly warmupMs: number;
+  /** Target wall time of one batch, in ms; the iteration count is calibrated to it. */
+  readonly batchMs: number;
+  /** Progress lines go here. */
+  readonly log: (line: string) => void;
+}
+
+/** Summary statistics of a sample of numbers. */
+export interface Stats {
+  readonly median: number;
+  readonly q1: number;
+  readonly q3: number;
+  readonly min: number;
+  readonly max: number;
+  readonly n: number;
+}
+
+/** What a case measured. */
+export interface CaseResult {
+  readonly name: string;
+  readonly group: string;
+  readonly unit: string;
+  readonly description: string;
+  readonly iterationsPerBatch: number;
+  /** Nanoseconds per operation, one sample per round, in round order. */
+  readonly nsPerOp: readonly number[];
+  readonly stats: Stats;
+  /** Operations per second at the median. */
+  readonly opsPerSec: number;
+}
+
+/** Quantile by linear interpolation on a sorted copy. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  const a = sorted[lo] as number;
+  const b = sorted[hi] as number;
+  return a + (b - a) * (pos - lo);
+}
+
+/** Median, quartiles and range. */
+export function stats(values: readonly number[]): Stats {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    median: quantile(s, 0.5),
+    q1: quantile(s, 0.25),
+    q3: quantile(s, 0.75),
+    min: s[0] ?? Number.NaN,
+    max: s[s.length - 1] ?? Number.NaN,
+    n: s.length,
+  };
+}
+
+const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
+
+/** Runs a full collection when `--expose-gc` is on. */
+export function collect(): void {
+  if (gc) {
+    gc();
+    gc();
+  }
+}
+
+/** True when the harness can collect between batches. */
+export const gcAvailable = gc !== undefined;
+
+async function timeBatch(c: BenchCase, iterations: number): Promise<number> {
+  const t0 = performance.now();
+  const r = c.batch(iterations);
+  if (r !== undefined) await r;
+  return performance.now() - t0;
+}
+
+/** Warms a case up for about `ms`, then returns the iteration count whose batch takes about `batchMs`. */
+async function warmAndCalibrate(c: BenchCase, warmupMs: number, batchMs: number): Promise<number> {
+  let iterations = 1;
+  let elapsed = 0;
+  const start = performance.now();
+  // Grow the batch until one takes a measurable time, while the JIT warms up.
+  for (;;) {
+    const dt = await timeBatch(c, iterations);
+    elapsed = performance.now() - start;
+    if (dt >= batchMs / 4 && elapsed >= warmupMs) {
+      return Math.max(1, Math.round((iterations * batchMs) / dt));
+    }
+    if (dt < batchMs / 4) iterations *= 2;
+  }
+}
+
+/**
+ * Runs every case: warm-up and calibration one case after another, then `rounds` rounds in which
+ * each case runs one batch. The starting case rotates each round so no case always runs first
+ * after a collection or right after the heaviest one.
+ */
+export async function runRoundRobin(cases: readonly BenchCase[], options: HarnessOptions): Promise<CaseResult[]> {
+  const iterations = new Map<string, number>();
+  for (const c of cases) {
+    collect();
+    const n = await warmAndCalibrate(c, options.warmupMs, options.batchMs);
+    iterations.set(c.name, n);
+    options.log(`  warm-up ${c.name}: ${n} ${c.unit}s per batch`);
+  }
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let round = 0; round < options.rounds; round++) {
+    for (let k = 0; k < cases.length; k++) {
+      const c = cases[(round + k) % cases.length] as BenchCase;
+      const n = iterations.get(c.name) as number;
+      collect();
+      const ms = await timeBatch(c, n);
+      (samples.get(c.name) as number[]).push((ms * 1e6) / n);
+    }
+    options.log(`  round ${round + 1}/${options.rounds} done`);
+  }
+  for (const c of cases) if (c.verify) await c.verify();
+  return cases.map((c) => {
+    const ns = samples.get(c.name) as number[];
+    const s = stats(ns);
+    return {
+      name: c.name,
+      group: c.group,
+      unit: c.unit,
+      description: c.description,
+      iterationsPerBatch: iterations.get(c.name) as number,
+      nsPerOp: ns,
+      stats: s,
+      opsPerSec: 1e9 / s.median,
+    };
+  });
+}
+
+/** A quoted figure: the ratio of two cases measured in the same run. */
+export interface RatioSpec {
+  readonly name: string;
+  /** `speedup`: slower.nsPerOp / faster.nsPerOp (higher is better). `cost`: measured / baseline (lower is better). */
+  readonly kind: "speedup" | "cost";
+  /** speedup: the case expected to be faster (ours); cost: the measured case. */
+  readonly a: string;
+  /** speedup: the slower comparison (theirs); cost: the baseline. */
+  readonly b: string;
+  /** Target: speedup >= target, or cost <= target; absent for figures quoted as context. */
+  readonly target?: number;
+  /** How to read the target, for the report. */
+  readonly targetText: string;
+}
+
+/** A computed ratio. */
+export interface RatioResult extends RatioSpec {
+  /** Median of per-round paired ratios. */
+  readonly value: number;
+  readonly stats: Stats;
+  /** Undefined for context figures without a target. */
+  readonly met: boolean | undefined;
+}
+
+/** Computes the ratios whose cases ran; paired per round. */
+export function computeRatios(specs: readonly RatioSpec[], results: readonly CaseResult[]): RatioResult[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const out: RatioResult[] = [];
+  for (const spec of specs) {
+    const a = byName.get(spec.a);
+    const b = byName.get(spec.b);
+    if (!a || !b) continue;
+    const per: number[] = [];
+    const n = Math.min(a.nsPerOp.length, b.nsPerOp.length);
+    for (let i = 0; i < n; i++) {
+      const x = a.nsPerOp[i] as number;
+      const y = b.nsPerOp[i] as number;
+      per.push(spec.kind === "speedup" ? y / x : x / y);
+    }
+    const s = stats(per);
+    const t = spec.target;
+    const met = t === undefined ? undefined : spec.kind === "speedup" ? s.median >= t : s.median <= t;
+    out.push({ ...spec, value: s.median, stats: s, met });
+  }
+  return out;
+}

@@ -1,0 +1,207 @@
+/**
+ * `npm run bench [-- options] [case-or-group ...]`: runs the side-by-side benchmarks.
+ *
+ * Options:
+ * - `--quick`          short smoke run (3 rounds, short batches, scale cases shrunk); writes
+ *                      bench/results/latest-partial.tmp instead of latest.json and RESULTS.md
+ * - `--rounds=N`       measured rounds (default 15; quick 3)
+ * - `--batch-ms=N`     target batch time (default 150; quick 20)
+ * - `--warmup-ms=N`    warm-up per case (default 1000; quick 150)
+ * - `--no-write`       write nothing
+ * - `--list`           list case names and exit
+ * - names              run only cases whose name or group contains one of them (a partial run:
+ *                      results go to bench/results/latest-partial.tmp)
+ *
+ * Internal: `--child <scale-case>` runs one scale case and sends its result to the parent.
+ *
+ * @module
+ */
+import { fork } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { baselineDispatchCases, eventBytes, registryDispatchCases } from "./dispatch.js";
+import { engineCases, eventsPerTask } from "./engine.js";
+import { computeRatios, gcAvailable, runRoundRobin, type BenchCase, type RatioSpec } from "./harness.js";
+import { callbacksPerTask, langGraphCases } from "./langgraph.js";
+import { machineInfo } from "./machine.js";
+import { SCALE_CASES, runScaleCase } from "./scale.js";
+import { casesTable, ratiosTable, resultsSection, scaleTable, updateResultsMarkdown, type BenchRun, type ScaleResult } from "./report.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Repository root (this file runs from dist/bench/). */
+const ROOT = resolve(here, "..", "..");
+
+/** The quoted ratios and their targets (issue 4). */
+export const RATIOS: readonly RatioSpec[] = [
+  { name: "dispatch: record + deliver to 10 plugins vs EventEmitter", kind: "cost", a: "dispatch-bus-record-deliver", b: "dispatch-event-emitter", target: 10, targetText: "<= 10x" },
+  { name: "dispatch: delivery alone to 10 plugins vs EventEmitter", kind: "cost", a: "dispatch-registry-deliver", b: "dispatch-event-emitter", target: 3, targetText: "<= 3x" },
+  { name: "dispatch: EventEmitter vs direct call (context)", kind: "cost", a: "dispatch-event-emitter", b: "dispatch-direct-call", targetText: "context" },
+  { name: "linear-10: ours (recording, no plugins) vs LangGraph", kind: "speedup", a: "engine-linear-10", b: "langgraph-linear-10", target: 50, targetText: ">= 50x" },
+  { name: "linear-10: ours + 1 plugin vs LangGraph + 1 callback handler", kind: "speedup", a: "engine-linear-10-observer", b: "langgraph-linear-10-observer", target: 30, targetText: ">= 30x" },
+  { name: "fan-out-8: ours (recording, no plugins) vs LangGraph", kind: "speedup", a: "engine-fan-out-8", b: "langgraph-fan-out-8", target: 50, targetText: ">= 50x" },
+  { name: "fan-out-8: ours + 1 plugin vs LangGraph + 1 callback handler", kind: "speedup", a: "engine-fan-out-8-observer", b: "langgraph-fan-out-8-observer", target: 30, targetText: ">= 30x" },
+  { name: "zero plugins: linear-10 with plugin machinery vs dispatch disabled", kind: "cost", a: "engine-linear-10", b: "engine-linear-10-no-dispatch", target: 1.02, targetText: "< 2%" },
+];
+
+interface Args {
+  quick: boolean;
+  rounds: number;
+  batchMs: number;
+  warmupMs: number;
+  write: boolean;
+  list: boolean;
+  filter: string[];
+  child?: string;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const quick = argv.includes("--quick");
+  const args: Args = { quick, rounds: quick ? 3 : 15, batchMs: quick ? 20 : 150, warmupMs: quick ? 150 : 1000, write: true, list: false, filter: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const num = (prefix: string): number | undefined => {
+      if (!a.startsWith(prefix)) return undefined;
+      const v = Number(a.slice(prefix.length));
+      if (!(v > 0)) throw new Error(`${a}: expected a positive number`);
+      return v;
+    };
+    if (a === "--quick") continue;
+    else if (a === "--no-write") args.write = false;
+    else if (a === "--list") args.list = true;
+    else if (a === "--child") args.child = argv[++i];
+    else if (a.startsWith("--rounds=")) args.rounds = num("--rounds=") as number;
+    else if (a.startsWith("--batch-ms=")) args.batchMs = num("--batch-ms=") as number;
+    else if (a.startsWith("--warmup-ms=")) args.warmupMs = num("--warmup-ms=") as number;
+    else if (a.startsWith("-")) throw new Error(`unknown option ${a} (see bench/run.ts)`);
+    else args.filter.push(a);
+  }
+  return args;
+}
+
+/** Every in-process case, in table order (dispatch, then linear-10 and fan-out-8 side by side, then zero-plugins). */
+async function allCases(): Promise<{ cases: BenchCase[]; dispose: () => Promise<void> }> {
+  const ours = await engineCases();
+  const theirs = langGraphCases();
+  const order = ["linear-10", "fan-out-8", "zero-plugins"];
+  const workflow = [...ours.cases, ...theirs].sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  return { cases: [...baselineDispatchCases(), ...(await registryDispatchCases()), ...workflow], dispose: ours.dispose };
+}
+
+function selected(filter: readonly string[], name: string, group: string): boolean {
+  return filter.length === 0 || filter.some((f) => name.includes(f) || group === f);
+}
+
+function runChild(name: string, quick: boolean): Promise<ScaleResult> {
+  return new Promise((resolvePromise) => {
+    const child = fork(fileURLToPath(import.meta.url), ["--child", name, ...(quick ? ["--quick"] : [])], {
+      execArgv: ["--expose-gc"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    let result: ScaleResult | undefined;
+    child.on("message", (m) => {
+      result = m as ScaleResult;
+    });
+    child.on("exit", (code, signal) => {
+      resolvePromise(result ?? { name, description: "", figures: {}, units: {}, error: `child exited with ${signal ?? String(code)} before reporting` });
+    });
+  });
+}
+
+async function childMain(name: string, quick: boolean): Promise<void> {
+  let result: ScaleResult;
+  try {
+    result = await runScaleCase(name, quick);
+  } catch (err) {
+    result = { name, description: "", figures: {}, units: {}, error: err instanceof Error ? err.message : String(err) };
+  }
+  await new Promise<void>((done) => process.send?.(result, () => done()) ?? done());
+  process.exit(0);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.child !== undefined) {
+    await childMain(args.child, args.quick);
+    return;
+  }
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const started = Date.now();
+  const all = await allCases();
+  const cases = all.cases.filter((c) => selected(args.filter, c.name, c.group));
+  const scaleNames = SCALE_CASES.filter((n) => selected(args.filter, n, "scale"));
+  if (args.list) {
+    for (const c of all.cases) console.log(`${c.group.padEnd(14)} ${c.name}`);
+    for (const n of SCALE_CASES) console.log(`${"scale".padEnd(14)} ${n}`);
+    await all.dispose();
+    return;
+  }
+  if (cases.length === 0 && scaleNames.length === 0) throw new Error(`no case matches ${args.filter.join(", ")} (try --list)`);
+  if (!gcAvailable) log("warning: run with --expose-gc (npm run bench does) so batches start from a collected heap");
+  log(`agent-engine bench: ${cases.length} cases x ${args.rounds} rounds${scaleNames.length ? `, ${scaleNames.length} scale cases` : ""}${args.quick ? " (quick)" : ""}`);
+
+  const notes: string[] = [];
+  notes.push(`The dispatch event is a node.completed event of ${eventBytes()} bytes as JSON; listeners and plugins store the event and count it.`);
+  if (cases.some((c) => c.name.startsWith("langgraph") && c.name.endsWith("observer"))) {
+    const cb = await callbacksPerTask();
+    notes.push(`LangGraph's callback handler receives ${cb.linear} callbacks per linear-10 task and ${cb.fanOut} per fan-out-8 task (chain start/end for the graph and each node); LangChain runs handlers in its background queue, which each batch awaits.`);
+  }
+  if (cases.some((c) => c.name.startsWith("engine-"))) {
+    const ev = await eventsPerTask();
+    notes.push(`Our engine records ${ev.linear} events per linear-10 task and ${ev.fanOut} per fan-out-8 task; the observer plugin receives each of them. In-process engines retain the last 10,000 events.`);
+  }
+  const results = await runRoundRobin(cases, { rounds: args.rounds, warmupMs: args.warmupMs, batchMs: args.batchMs, log });
+  await all.dispose();
+  const ratios = computeRatios(RATIOS, results);
+  const scale: ScaleResult[] = [];
+  for (const name of scaleNames) {
+    log(`  scale ${name} (child process)`);
+    scale.push(await runChild(name, args.quick));
+  }
+
+  const run: BenchRun = {
+    startedAt: new Date(started).toISOString(),
+    durationSec: (Date.now() - started) / 1000,
+    mode: args.quick ? "quick" : "full",
+    filter: args.filter,
+    settings: { rounds: args.rounds, warmupMs: args.warmupMs, batchMs: args.batchMs, gc: gcAvailable },
+    machine: machineInfo(ROOT),
+    notes,
+    cases: results,
+    ratios,
+    scale,
+  };
+
+  console.log("");
+  console.log(casesTable(results));
+  if (ratios.length > 0) console.log(`\n${ratiosTable(ratios)}`);
+  if (scale.length > 0) console.log(`\n${scaleTable(scale)}`);
+
+  if (args.write) {
+    const dir = join(ROOT, "bench", "results");
+    mkdirSync(dir, { recursive: true });
+    const partial = args.quick || args.filter.length > 0;
+    if (partial) {
+      writeFileSync(join(dir, "latest-partial.tmp"), `${JSON.stringify(run, null, 2)}\n`);
+      log("\npartial run: wrote bench/results/latest-partial.tmp (RESULTS.md and latest.json are only written by a full run)");
+    } else {
+      writeFileSync(join(dir, "latest.json"), `${JSON.stringify(run, null, 2)}\n`);
+      const mdPath = join(ROOT, "bench", "RESULTS.md");
+      let existing: string | undefined;
+      try {
+        existing = readFileSync(mdPath, "utf8");
+      } catch {
+        existing = undefined;
+      }
+      writeFileSync(mdPath, updateResultsMarkdown(existing, resultsSection(run)));
+      log("\nwrote bench/results/latest.json and bench/RESULTS.md");
+    }
+  }
+  const missed = ratios.filter((r) => r.met === false).length + scale.filter((s) => s.met === false || s.error !== undefined).length;
+  log(missed === 0 ? "all targets met" : `${missed} target(s) missed`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
