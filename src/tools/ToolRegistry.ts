@@ -7,7 +7,8 @@
 import type { ToolManifest } from "../config/types.js";
 import type { CompiledSchema } from "../dag/types.js";
 import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
-import { freezeShell, NotJsonError, sealJson, type JsonValue } from "../json.js";
+import type { NotJsonError} from "../json.js";
+import { freezeShell, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo, EventPayloads } from "../telemetry/events.js";
 import type { ToolCallRecord, ToolContext, ToolHandler } from "../runtime/types.js";
 
