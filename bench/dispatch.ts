@@ -7,11 +7,8 @@
  * @module
  */
 import { EventEmitter } from "node:events";
-import { sealJson, type JsonValue } from "../src/json.js";
-import { PluginBase } from "../src/plugins/PluginBase.js";
-import { PluginRegistry } from "../src/plugins/PluginRegistry.js";
-import type { EngineEvent } from "../src/telemetry/events.js";
-import { silentLogger } from "../src/telemetry/logger.js";
+import { PluginBase, PluginRegistry, sealJson, silentLogger, type EngineEvent, type JsonValue } from "../src/index.js";
+// The bus is internal (the engine owns one); the dispatch cases drive it directly.
 import { TelemetryBus } from "../src/telemetry/TelemetryBus.js";
 import type { BenchCase } from "./harness.js";
 

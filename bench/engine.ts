@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { Engine, type EngineOptions } from "../src/runtime/Engine.js";
-import type { NodeHandler } from "../src/runtime/types.js";
+import { Engine, type EngineOptions, type NodeHandler } from "../src/index.js";
 import { CountingPlugin } from "./dispatch.js";
 import type { BenchCase } from "./harness.js";
 import { FAN_WIDTH, LINEAR_LENGTH, TASK_INPUT, fanOutWorkflowYaml, linearWorkflowYaml, writeConfigDir, type TempConfigDir } from "./shapes.js";

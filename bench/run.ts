@@ -83,8 +83,20 @@ function parseArgs(argv: readonly string[]): Args {
 async function allCases(): Promise<{ cases: BenchCase[]; dispose: () => Promise<void> }> {
   const ours = await engineCases();
   const theirs = langGraphCases();
-  const order = ["linear-10", "fan-out-8", "zero-plugins"];
-  const workflow = [...ours.cases, ...theirs].sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group));
+  // The zero-plugins pair sits side by side so its two batches run back to back in every round.
+  const order = [
+    "engine-linear-10",
+    "engine-linear-10-no-dispatch",
+    "engine-linear-10-observer",
+    "langgraph-linear-10",
+    "langgraph-linear-10-observer",
+    "engine-fan-out-8",
+    "engine-fan-out-8-observer",
+    "langgraph-fan-out-8",
+    "langgraph-fan-out-8-observer",
+  ];
+  const rank = (c: BenchCase): number => (order.includes(c.name) ? order.indexOf(c.name) : order.length);
+  const workflow = [...ours.cases, ...theirs].sort((a, b) => rank(a) - rank(b));
   return { cases: [...baselineDispatchCases(), ...(await registryDispatchCases()), ...workflow], dispose: ours.dispose };
 }
 
