@@ -150,7 +150,9 @@ export function formatDetail(d: ErrorDetail): string {
     if (d.line !== undefined) where += `:${d.line}${d.column !== undefined ? `:${d.column}` : ""}`;
   }
   if (d.path) where += where ? ` ${d.path}` : d.path;
-  const subject = d.pluginId ? ` plugin "${d.pluginId}"` : d.nodeId ? ` node "${d.nodeId}"` : "";
+  // Name the subject only where the message does not already.
+  const id = d.pluginId ?? d.nodeId;
+  const subject = id !== undefined && !d.message.includes(`"${id}"`) && !d.message.includes(`\`${id}\``) ? ` ${d.pluginId !== undefined ? "plugin" : "node"} "${id}":` : "";
   return `${where ? `${where}: ` : ""}[${d.code}]${subject} ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
 }
 
