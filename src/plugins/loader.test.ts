@@ -258,7 +258,7 @@ describe("loadPlugins: enabled and required", () => {
         ["b", "PLUGIN_EXPORT_MISSING"],
       ],
     );
-    assert.match(result.error.message, /plugins\.yaml:2:5 \/plugins\/0\/module: \[PLUGIN_MODULE_NOT_FOUND\] plugin "a"/);
+    assert.match(result.error.message, /plugins\.yaml:2:5 \/plugins\/0\/module: \[PLUGIN_MODULE_NOT_FOUND\].*"\.\/missing\.js"/);
     assert.equal(result.failures.length, 3);
     assert.equal(logger.lines.filter((l) => l.level === "warn").length, 1);
   });

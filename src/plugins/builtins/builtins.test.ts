@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { removeDir, writeConfigDir } from "../../../test/helpers.js";
+import { sealJson } from "../../json.js";
+import { MemoryLogger } from "../../telemetry/logger.js";
+import { TelemetryBus } from "../../telemetry/TelemetryBus.js";
+import { loadPlugins } from "../loader.js";
+import { PluginRegistry } from "../PluginRegistry.js";
+import { ConsoleLogger, formatEventLine } from "./ConsoleLogger.js";
+import { JsonlEventLog } from "./JsonlEventLog.js";
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await removeDir(d);
+});
+
+function setup(): { bus: TelemetryBus; registry: PluginRegistry; logger: MemoryLogger } {
+  const logger = new MemoryLogger();
+  const registry = new PluginRegistry({ logger });
+  const bus = new TelemetryBus();
+  bus.setSink((e) => registry.dispatch(e));
+  return { bus, registry, logger };
+}
+
+function emitSome(bus: TelemetryBus, n: number): void {
+  for (let i = 0; i < n; i++) {
+    bus.emit("task.started", `t${i}`, undefined, { input: sealJson({ text: `line\n${i}` }), startNode: "s", lineage: [] });
+  }
+}
+
+async function readLines(path: string): Promise<unknown[]> {
+  const text = await readFile(path, "utf8");
+  assert.ok(text.endsWith("\n"));
+  return text
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as unknown);
+}
+
+describe("JsonlEventLog", () => {
+  it("loads as agent-engine/plugins#JsonlEventLog and writes one JSON line per event, relative to the config dir", async () => {
+    const dir = await writeConfigDir({});
+    dirs.push(dir);
+    const { bus, registry } = setup();
+    const result = await loadPlugins({ plugins: [{ id: "log", module: "agent-engine/plugins#JsonlEventLog", config: { path: "./logs/events.jsonl", batch_lines: 7 } }] }, { configDir: dir, registry });
+    assert.deepEqual(result.failures, []);
+    emitSome(bus, 20);
+    const report = await registry.shutdown();
+    assert.equal(report.complete, true);
+    const lines = await readLines(join(dir, "logs", "events.jsonl"));
+    assert.equal(lines.length, 20);
+    assert.deepEqual(lines, JSON.parse(JSON.stringify(bus.getEvents())));
+  });
+
+  it("runs under isolation: worker too", async () => {
+    const dir = await writeConfigDir({});
+    dirs.push(dir);
+    const { bus, registry } = setup();
+    const result = await loadPlugins(
+      { plugins: [{ id: "log", module: "agent-engine/plugins#JsonlEventLog", isolation: "worker", config: { path: "events.jsonl" } }] },
+      { configDir: dir, registry },
+    );
+    assert.deepEqual(result.failures, []);
+    emitSome(bus, 5);
+    assert.equal((await registry.shutdown(10_000)).complete, true);
+    assert.equal((await readLines(join(dir, "events.jsonl"))).length, 5);
+  });
+
+  it("append: true keeps earlier lines", async () => {
+    const dir = await writeConfigDir({ "e.jsonl": '{"old":true}\n' });
+    dirs.push(dir);
+    const { bus, registry } = setup();
+    await registry.register(new JsonlEventLog("log", { path: "e.jsonl", append: true }, { configDir: dir }));
+    emitSome(bus, 2);
+    await registry.shutdown();
+    assert.equal((await readLines(join(dir, "e.jsonl"))).length, 3);
+  });
+
+  it("a missing path is a constructor error naming the field", async () => {
+    const dir = await writeConfigDir({});
+    dirs.push(dir);
+    const result = await loadPlugins({ plugins: [{ id: "log", module: "agent-engine/plugins#JsonlEventLog", required: true }] }, { configDir: dir });
+    assert.equal(result.error?.code, "PLUGIN_CONSTRUCTOR_FAILED");
+    assert.match(result.error?.message ?? "", /config\.path is required/);
+  });
+});
+
+describe("ConsoleLogger", () => {
+  it("prints one concise line per event to stderr", async () => {
+    const { bus, registry } = setup();
+    const written: string[] = [];
+    const original = process.stderr.write;
+    process.stderr.write = ((chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await registry.register(new ConsoleLogger("console"));
+      bus.emit("node.failed", "t1", "triage", { role: "decision", kind: "agent", error: { code: "ROUTING_NO_MATCH", message: "no edge" }, continued: false, durationMs: 3 });
+      bus.emit("task.completed", "t1", undefined, { status: "success", output: null });
+    } finally {
+      process.stderr.write = original;
+    }
+    assert.deepEqual(written, ["[agent-engine] #1 node.failed task=t1 node=triage ROUTING_NO_MATCH: no edge\n", "[agent-engine] #2 task.completed task=t1 status=success\n"]);
+    await registry.shutdown();
+  });
+
+  it("formats routing decisions", () => {
+    const bus = new TelemetryBus();
+    const e = bus.emit("routing.decision", "t", "d", { selected: "urgent", edge: { from: "d", to: "escalate", label: "urgent" } });
+    assert.equal(formatEventLine(e, ""), "#1 routing.decision task=t node=d -> escalate [urgent]");
+  });
+
+  it("rejects an unknown stream", () => {
+    assert.throws(() => new ConsoleLogger("c", { stream: "stdlog" as never }), /config\.stream must be/);
+  });
+});
