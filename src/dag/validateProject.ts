@@ -268,7 +268,7 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
   if (startIdx.length > 0) {
     const reached = bfs(startIdx, succ);
     order.forEach((n, i) => {
-      if (!reached.has(i)) r.add("DAG_UNREACHABLE", `/nodes/${n.index}`, `node ${q(n.id ?? "?")} cannot be reached from any start node; add an edge leading to it or remove it`, { nodeId: n.id });
+      if (!reached.has(i)) r.add("DAG_UNREACHABLE", `/nodes/${n.index}`, `unreachable: no path from a start node leads to ${q(n.id ?? "?")}; add an edge leading to it or remove it`, { nodeId: n.id });
     });
     for (const s of startIdx) {
       const seen = bfs([s], succ);
