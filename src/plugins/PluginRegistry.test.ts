@@ -565,3 +565,34 @@ describe("plugins get no engine references", () => {
     assert.deepEqual(p.context, {});
   });
 });
+
+describe("the event stream does not depend on plugins", () => {
+  it("hostile plugins leave the recorded events identical to a run without plugins", async () => {
+    const run = async (withPlugins: boolean): Promise<unknown[]> => {
+      const { bus, registry } = setup({ maxConsecutiveFailures: 2, deliveryTimeoutMs: 10 });
+      if (withPlugins) {
+        const Thrower = definePlugin({
+          onEvent() {
+            throw new Error("x");
+          },
+        });
+        const Rejecter = definePlugin({ onEvent: () => Promise.reject(new Error("y")) });
+        const Hanger = definePlugin({ onEvent: () => new Promise<void>(() => {}) });
+        const Vandal = definePlugin({
+          onEvent(e) {
+            (e as { seq: number }).seq = 0;
+          },
+        });
+        for (const [id, P] of [["t", Thrower], ["r", Rejecter], ["h", Hanger], ["v", Vandal]] as const) await registry.register(new P(id));
+      }
+      for (let i = 0; i < 5; i++) {
+        emitNodeCompleted(bus, { i });
+        await new Promise((r) => setImmediate(r));
+        emitError(bus);
+      }
+      await registry.shutdown(20);
+      return bus.getEvents().map(({ id: _id, timestamp: _ts, ...rest }) => rest);
+    };
+    assert.deepEqual(await run(true), await run(false));
+  });
+});

@@ -186,6 +186,37 @@ describe("WorkerPlugin (isolation: worker)", () => {
     assert.equal(result.error.details[0]?.path, "/plugins/0/module");
   });
 
+  it("errors thrown from a worker plugin's stray timers are failures; the worker keeps running", async () => {
+    const dir = await tempDir();
+    const { bus, registry } = setup();
+    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir }));
+    emit(bus, "timer");
+    const deadline = Date.now() + 10_000;
+    while ((registry.stats("h")?.failed ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.match(registry.stats("h")?.lastError ?? "", /uncaught exception: thrown from a stray timer/);
+    emit(bus, "ok");
+    assert.equal(await registry.flush(10_000), true);
+    assert.equal(registry.stats("h")?.state, "active");
+    assert.equal((await registry.shutdown(10_000)).complete, true);
+  });
+
+  it("a worker plugin that exits its thread is disabled; the engine carries on", async () => {
+    const dir = await tempDir();
+    const { bus, registry, logger } = setup();
+    const inline = new Recorder("inline");
+    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir }));
+    await registry.register(inline);
+    emit(bus, "exit");
+    const deadline = Date.now() + 10_000;
+    while (registry.stats("h")?.state !== "disabled" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(registry.stats("h")?.state, "disabled");
+    assert.ok(logger.lines.some((l) => l.level === "warn" && /plugin "h" disabled after its worker stopped/.test(l.message)));
+    emit(bus);
+    assert.equal(inline.seqs.length, 2);
+    const report = await registry.shutdown(1000);
+    assert.equal(report.plugins.find((p) => p.id === "inline")?.shutdown, "ok");
+  });
+
   it("rejects a bad queue_size", () => {
     assert.throws(() => new WorkerPlugin("w", {}, { module: "./x.js", configDir: "/", queueSize: 0 }), /queue_size must be an integer >= 1/);
   });
