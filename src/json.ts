@@ -47,46 +47,67 @@ function describe(value: unknown): string {
  * @throws {@link NotJsonError} for functions, class instances, NaN/Infinity, bigint, symbols, cycles.
  */
 export function sealJson(value: unknown, path = ""): JsonValue {
-  return seal(value, path, undefined);
+  try {
+    return seal(value, []);
+  } catch (err) {
+    if (err instanceof BadValue) throw new NotJsonError(path + err.segments.map((k) => `/${escapePointer(String(k))}`).join(""), err.found);
+    throw err;
+  }
 }
 
-function seal(value: unknown, path: string, stack: Set<object> | undefined): JsonValue {
+/** Internal: unwinds with the path to the offending value, built only when something is wrong. */
+class BadValue {
+  readonly segments: (string | number)[] = [];
+  constructor(readonly found: string) {}
+}
+
+function seal(value: unknown, ancestors: object[]): JsonValue {
   switch (typeof value) {
     case "string":
     case "boolean":
       return value;
     case "number":
-      if (!Number.isFinite(value)) throw new NotJsonError(path, describe(value));
+      if (!Number.isFinite(value)) throw new BadValue(describe(value));
       return value;
     case "object": {
       if (value === null) return null;
       if (sealed.has(value)) return value as JsonValue;
-      const seen = stack ?? new Set<object>();
-      if (seen.has(value)) throw new NotJsonError(path, "a circular reference");
-      seen.add(value);
+      if (ancestors.includes(value)) throw new BadValue("a circular reference");
+      ancestors.push(value);
       let out: JsonValue;
-      if (Array.isArray(value)) {
-        const arr: JsonValue[] = new Array<JsonValue>(value.length);
-        for (let i = 0; i < value.length; i++) arr[i] = seal(value[i], `${path}/${i}`, seen);
-        out = arr;
-      } else {
-        const proto = Object.getPrototypeOf(value) as unknown;
-        if (proto !== Object.prototype && proto !== null) throw new NotJsonError(path, describe(value));
-        const obj: Record<string, JsonValue> = {};
-        for (const key of Object.keys(value)) {
-          const v = (value as Record<string, unknown>)[key];
-          if (v === undefined) continue;
-          obj[key] = seal(v, `${path}/${escapePointer(key)}`, seen);
+      let key: string | number = "";
+      try {
+        if (Array.isArray(value)) {
+          const arr: JsonValue[] = new Array<JsonValue>(value.length);
+          for (let i = 0; i < value.length; i++) {
+            key = i;
+            arr[i] = seal(value[i], ancestors);
+          }
+          out = arr;
+        } else {
+          const proto = Object.getPrototypeOf(value) as unknown;
+          if (proto !== Object.prototype && proto !== null) throw new BadValue(describe(value));
+          const obj: Record<string, JsonValue> = {};
+          for (const k in value) {
+            if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+            const v = (value as Record<string, unknown>)[k];
+            if (v === undefined) continue;
+            key = k;
+            obj[k] = seal(v, ancestors);
+          }
+          out = obj;
         }
-        out = obj;
+      } catch (err) {
+        if (err instanceof BadValue && key !== "") err.segments.unshift(key);
+        throw err;
       }
-      seen.delete(value);
+      ancestors.pop();
       Object.freeze(out);
       sealed.add(out as object);
       return out;
     }
     default:
-      throw new NotJsonError(path, describe(value));
+      throw new BadValue(describe(value));
   }
 }
 
@@ -96,14 +117,14 @@ export function isSealed(value: unknown): boolean {
 }
 
 /**
- * Freezes an engine-built object shell whose leaves are already sealed, and marks it sealed.
- * Cheaper than {@link sealJson} for objects the engine assembles itself (event payloads).
- * The caller guarantees every nested object is sealed or a fresh engine-built shell passed here.
+ * Freezes an engine-built object shell whose leaves are already sealed (event payloads, history
+ * entries). Cheaper than {@link sealJson}: nothing is walked or copied. The shell is not
+ * remembered as sealed (that bookkeeping costs more than the freeze), so passing it to
+ * {@link sealJson} later copies the shell itself, never its sealed leaves.
+ * The caller guarantees every nested object is sealed or a frozen engine-built shell.
  */
 export function freezeShell<T extends object>(obj: T): T {
-  Object.freeze(obj);
-  sealed.add(obj);
-  return obj;
+  return Object.freeze(obj);
 }
 
 /** Escapes one JSON-pointer segment. */

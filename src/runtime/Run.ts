@@ -13,6 +13,7 @@ import type { GraphEdge, GraphNode, WorkflowGraph } from "../dag/types.js";
 import { errorMessage } from "../errors.js";
 import { freezeShell, NotJsonError, sealJson, type JsonValue } from "../json.js";
 import type { EdgeRef, ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
+import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { compareArrivals, selectDecisionEdge, splitEdgeFor } from "./router.js";
 import type { HandlerContext, HistoryEntry, NodeHandler, RunResult, TaskResult, ToolCallRecord } from "./types.js";
@@ -215,7 +216,7 @@ export class Run {
 
   private executeStage(stage: Stage): StageOutcome | Promise<StageOutcome> {
     const startedMs = performance.now();
-    const startedAt = new Date().toISOString();
+    const startedAt = isoNow();
     const { node, task } = stage;
     const fail = (error: ErrorInfo, scope: StageScope | undefined): StageOutcome => this.outcome(false, stage.input, error, startedAt, startedMs, scope);
 
@@ -356,7 +357,7 @@ export class Run {
 
   private outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined, _rejected?: JsonValue): StageOutcome {
     const durationMs = performance.now() - startedMs;
-    return { ok, output, ...(error ? { error } : {}), startedAt, endedAt: new Date().toISOString(), durationMs, scope };
+    return { ok, output, ...(error ? { error } : {}), startedAt, endedAt: isoNow(), durationMs, scope };
   }
 
   // ---------------------------------------------------------------- commit and route
