@@ -31,8 +31,11 @@ export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage } from "./agents
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
 export { OpenAiProvider, type OpenAiProviderOptions } from "./agents/OpenAiProvider.js";
 export { renderTemplate } from "./agents/render.js";
-export { loadConfigDir } from "./config/loadConfigDir.js";
-export { buildGraph, loadProject } from "./dag/buildGraph.js";
+export { loadConfigDir, createProjectConfig, type ProjectConfigInput } from "./config/loadConfigDir.js";
+export { JsonSchemaError } from "./config/jsonSchema.js";
+export { buildGraph, loadProject, type LoadedProject } from "./dag/buildGraph.js";
+export { validateProject, validateWorkflow, validateReferences, ROLE_EDGE_RULES } from "./dag/validateProject.js";
+export { compileSchema } from "./dag/compileSchema.js";
 export type {
   ProjectConfig,
   WorkflowManifest,
@@ -46,11 +49,41 @@ export type {
   MemoryManifest,
   PluginsManifest,
   PluginManifest,
+  ScriptedRuleManifest,
+  MemoryStoreManifest,
+  ContextProfileManifest,
+  ManifestName,
   SourceLocation,
   JsonSchema,
   MergeOnFailure,
 } from "./config/types.js";
 export type { WorkflowGraph, GraphNode, GraphEdge, CompiledSchema } from "./dag/types.js";
-export { PluginBase, definePlugin, isPlugin, type Plugin, type PluginDefinition, type PluginContext } from "./plugins/PluginBase.js";
-export { PluginRegistry, type PluginRegistryOptions, type PluginStats, type PluginState, type RegisterOptions, type ShutdownReport, type PluginShutdownResult } from "./plugins/PluginRegistry.js";
-export { loadPlugins, inspectPlugins, type PluginLoadFailure, type PluginStatus, type LoadPluginsResult } from "./plugins/loader.js";
+export {
+  PluginBase,
+  definePlugin,
+  isPlugin,
+  isPluginClass,
+  isPluginDefinition,
+  type Plugin,
+  type PluginDefinition,
+  type PluginContext,
+  type HookResult,
+  type DefinedPlugin,
+  type DefinedPluginClass,
+  type PluginClass,
+} from "./plugins/PluginBase.js";
+export {
+  PluginRegistry,
+  PluginTimeoutError,
+  DEFAULT_MAX_FAILURES,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  type PluginRegistryOptions,
+  type PluginStats,
+  type PluginState,
+  type RegisterOptions,
+  type ShutdownReport,
+  type PluginShutdownResult,
+} from "./plugins/PluginRegistry.js";
+export { loadPlugins, inspectPlugins, type PluginLoadFailure, type PluginStatus, type LoadPluginsResult, type LoadPluginsOptions, type LoadedPlugin } from "./plugins/loader.js";
+export { WorkerPlugin, type WorkerPluginOptions } from "./plugins/WorkerPlugin.js";
+export { JsonlEventLog, ConsoleLogger, formatEventLine, type JsonlEventLogConfig, type ConsoleLoggerConfig } from "./plugins/builtins/index.js";
