@@ -124,7 +124,7 @@ export async function pluginsCommand(configDir: string, opts: { json?: boolean }
     io.stdout(`no plugins (${config.files.plugins ? "plugins.yaml lists none" : "no plugins.yaml"})\n`);
   } else {
     for (const p of list) {
-      const flags = [p.enabled ? "enabled" : "disabled", p.status, p.required ? "required" : "optional", p.isolation].join(", ");
+      const flags = [p.status, p.required ? "required" : "optional", p.isolation].join(", ");
       io.stdout(`${p.id}  ${p.module}  [${flags}]${p.events ? `  events: ${p.events.join(" ")}` : ""}\n`);
       if (p.error) io.stdout(`    ${formatDetail(p.error)}\n`);
     }
