@@ -114,9 +114,10 @@ describe("plugins inside a real engine", () => {
       "plugins.yaml": `plugins:\n  - { id: only_nodes, module: ./rec.js#Rec, events: ["node.*"] }\n`,
       "rec.js": `import { PluginBase } from ${JSON.stringify(indexUrl)};\nexport class Rec extends PluginBase { static last; constructor(id, c) { super(id, c); Rec.last = this; this.types = []; } onEvent(e) { this.types.push(e.type); } }\n`,
     });
-    let engine: Engine | undefined;
-    const probe = new Probe("probe", () => engine?.getEvents().at(-1));
-    engine = await Engine.fromConfigDir(d, { plugins: [probe], logger: new MemoryLogger() });
+    const holder: { engine?: Engine } = {};
+    const probe = new Probe("probe", () => holder.engine?.getEvents().at(-1));
+    const engine = await Engine.fromConfigDir(d, { plugins: [probe], logger: new MemoryLogger() });
+    holder.engine = engine;
     const result = await engine.run({ n: 1 });
     assert.equal(result.status, "success");
     const all = engine.getEvents();
