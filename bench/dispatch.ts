@@ -116,6 +116,8 @@ export async function registryDispatchCases(): Promise<BenchCase[]> {
   for (const p of plugins) await registry.register(p);
   const bus = new TelemetryBus({ maxEvents: 10_000 });
   bus.setSink((e) => registry.dispatch(e));
+  const empty = new PluginRegistry({ logger: silentLogger });
+  const presealed = sealJson(makeOutput(3));
   const deliveries = (): number => plugins.reduce((sum, p) => sum + p.count, 0);
   return [
     {
@@ -131,6 +133,26 @@ export async function registryDispatchCases(): Promise<BenchCase[]> {
       },
       verify() {
         if (deliveries() === 0 || bus.retainedEvents === 0) throw new Error("bus + registry delivered nothing");
+      },
+    },
+    {
+      name: "dispatch-bus-record-deliver-presealed",
+      group: "dispatch",
+      unit: "event",
+      description: `same, the output already sealed (the engine seals each output once for task state, history and event alike) (context)`,
+      batch(n) {
+        for (let i = 0; i < n; i++) {
+          bus.emit("node.completed", TASK_ID, "n3", { role: "linear", kind: "deterministic", output: presealed, durationMs: 0.0123 });
+        }
+      },
+    },
+    {
+      name: "dispatch-registry-empty",
+      group: "dispatch",
+      unit: "event",
+      description: "PluginRegistry.dispatch with no plugin registered (the zero-plugin cost per event)",
+      batch(n) {
+        for (let i = 0; i < n; i++) empty.dispatch(event);
       },
     },
     {

@@ -31,9 +31,17 @@ export interface HarnessOptions {
   readonly warmupMs: number;
   /** Target wall time of one batch, in ms; the iteration count is calibrated to it. */
   readonly batchMs: number;
+  /**
+   * Which clock the quoted figures use. `cpu` (default): this process's user + system CPU time,
+   * which a neighbour stealing the core does not inflate; `wall`: elapsed time. Both are recorded.
+   */
+  readonly clock: Clock;
   /** Progress lines go here. */
   readonly log: (line: string) => void;
 }
+
+/** Clock used for the quoted figures. */
+export type Clock = "cpu" | "wall";
 
 /** Summary statistics of a sample of numbers. */
 export interface Stats {
@@ -52,8 +60,14 @@ export interface CaseResult {
   readonly unit: string;
   readonly description: string;
   readonly iterationsPerBatch: number;
-  /** Nanoseconds per operation, one sample per round, in round order. */
+  /** Nanoseconds per operation on the run's clock, one sample per round, in round order. */
   readonly nsPerOp: readonly number[];
+  /** Wall-clock nanoseconds per operation, per round. */
+  readonly wallNsPerOp: readonly number[];
+  /** CPU nanoseconds (user + system, all threads) per operation, per round. */
+  readonly cpuNsPerOp: readonly number[];
+  /** Median wall time per op (context when the clock is `cpu`). */
+  readonly wallMedian: number;
   readonly stats: Stats;
   /** Operations per second at the median. */
   readonly opsPerSec: number;
@@ -96,11 +110,21 @@ export function collect(): void {
 /** True when the harness can collect between batches. */
 export const gcAvailable = gc !== undefined;
 
-async function timeBatch(c: BenchCase, iterations: number): Promise<number> {
+interface BatchTime {
+  /** Milliseconds. */
+  readonly wall: number;
+  /** Milliseconds of CPU (user + system). */
+  readonly cpu: number;
+}
+
+async function timeBatch(c: BenchCase, iterations: number): Promise<BatchTime> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const r = c.batch(iterations);
   if (r !== undefined) await r;
-  return performance.now() - t0;
+  const wall = performance.now() - t0;
+  const cu = process.cpuUsage(c0);
+  return { wall, cpu: (cu.user + cu.system) / 1000 };
 }
 
 /** Warms a case up for about `ms`, then returns the iteration count whose batch takes about `batchMs`. */
@@ -110,7 +134,7 @@ async function warmAndCalibrate(c: BenchCase, warmupMs: number, batchMs: number)
   const start = performance.now();
   // Grow the batch until one takes a measurable time, while the JIT warms up.
   for (;;) {
-    const dt = await timeBatch(c, iterations);
+    const dt = (await timeBatch(c, iterations)).wall;
     elapsed = performance.now() - start;
     if (dt >= batchMs / 4 && elapsed >= warmupMs) {
       return Math.max(1, Math.round((iterations * batchMs) / dt));
@@ -132,20 +156,24 @@ export async function runRoundRobin(cases: readonly BenchCase[], options: Harnes
     iterations.set(c.name, n);
     options.log(`  warm-up ${c.name}: ${n} ${c.unit}s per batch`);
   }
-  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const wallSamples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const cpuSamples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let round = 0; round < options.rounds; round++) {
     for (let k = 0; k < cases.length; k++) {
       const c = cases[(round + k) % cases.length] as BenchCase;
       const n = iterations.get(c.name) as number;
       collect();
-      const ms = await timeBatch(c, n);
-      (samples.get(c.name) as number[]).push((ms * 1e6) / n);
+      const t = await timeBatch(c, n);
+      (wallSamples.get(c.name) as number[]).push((t.wall * 1e6) / n);
+      (cpuSamples.get(c.name) as number[]).push((t.cpu * 1e6) / n);
     }
     options.log(`  round ${round + 1}/${options.rounds} done`);
   }
   for (const c of cases) if (c.verify) await c.verify();
   return cases.map((c) => {
-    const ns = samples.get(c.name) as number[];
+    const wall = wallSamples.get(c.name) as number[];
+    const cpu = cpuSamples.get(c.name) as number[];
+    const ns = options.clock === "cpu" ? cpu : wall;
     const s = stats(ns);
     return {
       name: c.name,
@@ -154,6 +182,9 @@ export async function runRoundRobin(cases: readonly BenchCase[], options: Harnes
       description: c.description,
       iterationsPerBatch: iterations.get(c.name) as number,
       nsPerOp: ns,
+      wallNsPerOp: wall,
+      cpuNsPerOp: cpu,
+      wallMedian: stats(wall).median,
       stats: s,
       opsPerSec: 1e9 / s.median,
     };

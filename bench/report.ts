@@ -29,7 +29,7 @@ export interface BenchRun {
   readonly durationSec: number;
   readonly mode: "full" | "quick";
   readonly filter: readonly string[];
-  readonly settings: { readonly rounds: number; readonly warmupMs: number; readonly batchMs: number; readonly gc: boolean };
+  readonly settings: { readonly rounds: number; readonly warmupMs: number; readonly batchMs: number; readonly gc: boolean; readonly clock: string };
   readonly machine: MachineInfo;
   readonly notes: readonly string[];
   readonly cases: readonly CaseResult[];
@@ -62,14 +62,14 @@ function pct(x: number): string {
 /** Markdown table of cases. */
 export function casesTable(cases: readonly CaseResult[]): string {
   const lines = [
-    "| group | case | median per op | ops/s (median) | IQR | min – max | what |",
-    "|---|---|---:|---:|---:|---|---|",
+    "| group | case | median per op | ops/s (median) | IQR | min – max | wall median | what |",
+    "|---|---|---:|---:|---:|---|---:|---|",
   ];
   for (const c of cases) {
     const s = c.stats;
     const iqr = (s.q3 - s.q1) / s.median;
     lines.push(
-      `| ${c.group} | \`${c.name}\` | ${fmtTime(s.median)} | ${fmt(c.opsPerSec)} ${c.unit}s/s | ±${pct(iqr / 2)} | ${fmtTime(s.min)} – ${fmtTime(s.max)} | ${c.description} |`,
+      `| ${c.group} | \`${c.name}\` | ${fmtTime(s.median)} | ${fmt(c.opsPerSec)} ${c.unit}s/s | ±${pct(iqr / 2)} | ${fmtTime(s.min)} – ${fmtTime(s.max)} | ${fmtTime(c.wallMedian)} | ${c.description} |`,
     );
   }
   return lines.join("\n");
@@ -121,7 +121,7 @@ export function resultsSection(run: BenchRun): string {
   const met = run.ratios.filter((r) => r.met === true).length + run.scale.filter((s) => s.met === true).length;
   const total = run.ratios.filter((r) => r.met !== undefined).length + run.scale.filter((s) => s.met !== undefined || s.error !== undefined).length;
   return [
-    `Run of ${run.startedAt} (${run.mode}, ${run.durationSec.toFixed(0)} s): ${run.settings.rounds} round-robin rounds of ~${run.settings.batchMs} ms batches after ${run.settings.warmupMs} ms warm-up per case, gc between batches: ${run.settings.gc ? "yes" : "no"}.`,
+    `Run of ${run.startedAt} (${run.mode}, ${run.durationSec.toFixed(0)} s): ${run.settings.rounds} round-robin rounds of ~${run.settings.batchMs} ms batches after ${run.settings.warmupMs} ms warm-up per case, gc between batches: ${run.settings.gc ? "yes" : "no"}; clock of the quoted figures: ${run.settings.clock === "cpu" ? "process CPU time (user + system), robust to busy neighbours; wall medians shown for context" : "wall time"}.`,
     "",
     machineText(run.machine),
     "",
