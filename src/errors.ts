@@ -53,6 +53,7 @@ export type ErrorCode =
   | "ABORTED"
   | "NODE_TIMEOUT"
   | "TASK_FAILED"
+  | "INTERNAL_ERROR"
   | "UPSTREAM_FAILED"
   | "AGENT_FAILED"
   | "LLM_FAILED"

@@ -186,6 +186,29 @@ export class Run {
     this.bus.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
     this.ready.push({ task: root, node: start, input });
 
+    try {
+      await this.loop();
+    } catch (err) {
+      // A bug in the engine must not surface as an unhandled rejection or a half-finished run:
+      // record it as an `error` event and fail every task still open.
+      const error = info("INTERNAL_ERROR", `internal engine error: ${errorMessage(err)}; please report it`);
+      this.bus.emit("error", root.id, undefined, { source: "runtime", error });
+      this.ready = [];
+      this.groups.length = 0;
+      for (const t of this.tasks) {
+        if (t.ended) continue;
+        t.error ??= error;
+        t.status = "failure";
+        this.bus.emit("task.failed", t.id, undefined, { status: "failure", output: t.output, error });
+      }
+    }
+
+    const children = this.tasks.slice(1).map((t) => t.toResult());
+    const r = root.toResult();
+    return Object.freeze({ ...r, children: Object.freeze(children) });
+  }
+
+  private async loop(): Promise<void> {
     for (;;) {
       while (this.ready.length > 0) {
         const wave = this.ready;
@@ -206,10 +229,6 @@ export class Run {
       if (this.ready.length === 0 && this.groups.length === 0) break;
     }
     this.settleForks();
-
-    const children = this.tasks.slice(1).map((t) => t.toResult());
-    const r = root.toResult();
-    return Object.freeze({ ...r, children: Object.freeze(children) });
   }
 
   // ---------------------------------------------------------------- stage execution
