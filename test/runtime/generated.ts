@@ -1,0 +1,223 @@
+/**
+ * Random valid workflows for the runtime property tests: every role, nested forks, merges with
+ * every failure policy, decisions (by label, target id or selected_edge), seeded handler failures
+ * and random delays.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Engine } from "../../src/runtime/Engine.js";
+import type { HandlerContext, NodeHandler, RunResult } from "../../src/runtime/types.js";
+import type { EngineEvent } from "../../src/telemetry/events.js";
+import { silentLogger } from "../../src/telemetry/logger.js";
+import { removeDir, writeConfigDir } from "../helpers.js";
+import { normalizeEvents, normalizeResult, TaskNames } from "../normalize.js";
+import { assertEventInvariants } from "./harness.js";
+
+type Fail = "never" | "sometimes" | "always";
+type Policy = "fail_on_any" | "ignore_failures" | "partial";
+interface Linear { t: "linear"; fail: Fail; cof: boolean }
+interface ForkStep { t: "fork"; kind: "branch" | "split"; fail: Fail; policy: Policy; arms: Step[][] }
+interface DecisionStep { t: "dmerge"; fail: Fail; policy: Policy; labelled: boolean[]; objectChoice: boolean; arms: Step[][] }
+type Step = Linear | ForkStep | DecisionStep;
+interface Exit { t: "exit"; alwaysFail: boolean }
+interface Fanout { t: "fanout"; kind: "decision" | "branch" | "split"; fail: Fail; labelled: boolean[]; arms: Chain[] }
+type Terminal = Exit | Fanout;
+interface Chain { steps: Step[]; end: Terminal }
+export interface Spec { seed: number; chain: Chain }
+
+const failArb = fc.constantFrom<Fail>("never", "never", "never", "sometimes", "always");
+const policyArb = fc.constantFrom<Policy>("fail_on_any", "ignore_failures", "partial");
+const linearArb: fc.Arbitrary<Step> = fc.record({ t: fc.constant("linear" as const), fail: failArb, cof: fc.boolean() });
+const exitArb: fc.Arbitrary<Terminal> = fc.nat(9).map((n) => ({ t: "exit" as const, alwaysFail: n === 0 }));
+
+const stepMemo = new Map<string, fc.Arbitrary<Step>>();
+/**
+ * Steps; `inFork` is true inside a clone or subtask. Decision diamonds (decision + merge) are only
+ * generated outside forks: inside one, the runtime treats the diamond's merge as the fork's merge
+ * (see the todo in roles.test.ts).
+ */
+function stepArb(depth: number, inFork: boolean): fc.Arbitrary<Step> {
+  const key = `${depth}|${inFork}`;
+  const hit = stepMemo.get(key);
+  if (hit) return hit;
+  let arb: fc.Arbitrary<Step>;
+  if (depth <= 0) arb = linearArb;
+  else {
+    const forkSegment = fc.array(stepArb(depth - 1, true), { minLength: 1, maxLength: 2 });
+    const fork = fc.record({ t: fc.constant("fork" as const), kind: fc.constantFrom<"branch" | "split">("branch", "split"), fail: failArb, policy: policyArb, arms: fc.array(forkSegment, { minLength: 2, maxLength: 3 }) });
+    if (inFork) arb = fc.oneof({ weight: 3, arbitrary: linearArb }, { weight: 2, arbitrary: fork as fc.Arbitrary<Step> });
+    else {
+      const segment = fc.array(stepArb(depth - 1, false), { minLength: 1, maxLength: 2 });
+      const dmerge = fc.record({ t: fc.constant("dmerge" as const), fail: failArb, policy: policyArb, labelled: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), objectChoice: fc.boolean(), arms: fc.array(segment, { minLength: 2, maxLength: 3 }) });
+      arb = fc.oneof({ weight: 3, arbitrary: linearArb }, { weight: 2, arbitrary: fork as fc.Arbitrary<Step> }, { weight: 1, arbitrary: dmerge as fc.Arbitrary<Step> });
+    }
+  }
+  stepMemo.set(key, arb);
+  return arb;
+}
+
+const chainMemo = new Map<string, fc.Arbitrary<Chain>>();
+function chainArb(depth: number, inFork: boolean): fc.Arbitrary<Chain> {
+  const key = `${depth}|${inFork}`;
+  const hit = chainMemo.get(key);
+  if (hit) return hit;
+  let end: fc.Arbitrary<Terminal> = exitArb;
+  if (depth > 0) {
+    const fanout = fc.constantFrom<"decision" | "branch" | "split">("decision", "branch", "split").chain((kind) =>
+      fc.record({
+        t: fc.constant("fanout" as const),
+        kind: fc.constant(kind),
+        fail: failArb,
+        labelled: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+        arms: fc.array(chainArb(depth - 1, inFork || kind !== "decision"), { minLength: kind === "split" ? 1 : 2, maxLength: 3 }),
+      }),
+    );
+    end = fc.oneof({ weight: 2, arbitrary: exitArb }, { weight: 1, arbitrary: fanout as fc.Arbitrary<Terminal> });
+  }
+  const arb = fc.record({ steps: fc.array(stepArb(Math.min(depth, 2), inFork), { maxLength: 3 }), end });
+  chainMemo.set(key, arb);
+  return arb;
+}
+
+export const specArb: fc.Arbitrary<Spec> = fc.record({ seed: fc.nat(), chain: chainArb(2, false) });
+
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+export interface Behavior {
+  readonly role: string;
+  readonly fail: Fail;
+  /** Decision: names of the outbound edges (label, else target id). */
+  readonly names: string[];
+  readonly objectChoice: boolean;
+}
+
+/** Compiles a spec into workflow.yaml (as JSON, which is YAML) and handler behaviours. */
+export function compile(spec: Spec): { yaml: string; behaviors: Map<string, Behavior> } {
+  const nodes: Record<string, unknown>[] = [];
+  const edges: Record<string, unknown>[] = [];
+  const behaviors = new Map<string, Behavior>();
+  let n = 0;
+  const add = (role: string, extra: Record<string, unknown>, fail: Fail = "never", objectChoice = false): string => {
+    const id = `${role}_${++n}`;
+    nodes.push({ id, kind: "deterministic", role, ...extra });
+    behaviors.set(id, { role, fail, names: [], objectChoice });
+    return id;
+  };
+  const edge = (from: string, to: string, label?: string): void => {
+    edges.push(label === undefined ? { from, to } : { from, to, label });
+    const b = behaviors.get(from)!;
+    if (b.role === "decision") b.names.push(label ?? to);
+  };
+  interface Entry { from: string; label?: string }
+  const link = (entry: Entry, to: string): void => edge(entry.from, to, entry.label);
+  const armEntry = (from: string, labelled: boolean[] | undefined, i: number): Entry => (labelled?.[i] ? { from, label: `L${i}` } : { from });
+
+  const steps = (list: Step[], entry: Entry): Entry => {
+    let cur = entry;
+    for (const s of list) {
+      if (s.t === "linear") {
+        const id = add("linear", s.cof ? { continue_on_failure: true } : {}, s.fail);
+        link(cur, id);
+        cur = { from: id };
+      } else {
+        const isDecision = s.t === "dmerge";
+        const f = add(isDecision ? "decision" : s.kind, {}, s.fail, isDecision ? s.objectChoice : false);
+        link(cur, f);
+        const m = add("merge", { merge: { on_failure: s.policy } });
+        s.arms.forEach((arm, i) => {
+          const last = steps(arm, armEntry(f, isDecision ? s.labelled : undefined, i));
+          link(last, m);
+        });
+        cur = { from: m };
+      }
+    }
+    return cur;
+  };
+  const chain = (c: Chain, entry: Entry): void => {
+    const last = steps(c.steps, entry);
+    if (c.end.t === "exit") {
+      const id = add("exit", c.end.alwaysFail ? { always_fail: true } : {});
+      link(last, id);
+      return;
+    }
+    const end = c.end;
+    const f = add(end.kind, {}, end.fail);
+    link(last, f);
+    end.arms.forEach((arm, i) => chain(arm, armEntry(f, end.kind === "decision" ? end.labelled : undefined, i)));
+  };
+  const start = add("start", {});
+  chain(spec.chain, { from: start });
+  return { yaml: JSON.stringify({ name: "generated", nodes, edges }, null, 1), behaviors };
+}
+
+const pause = (): Promise<void> => new Promise((r) => (Math.random() < 0.5 ? setImmediate(r) : setTimeout(r, Math.random() * 2)));
+
+export function handlersFor(seed: number, behaviors: Map<string, Behavior>): Record<string, NodeHandler> {
+  const out: Record<string, NodeHandler> = {};
+  for (const [id, b] of behaviors) {
+    if (b.role === "merge" || b.role === "exit") continue;
+    out[id] = async (input: unknown, _ctx: HandlerContext) => {
+      await pause();
+      // Merge inputs carry generated task ids; hash without them so behaviour is reproducible.
+      const h = hash(`${seed}|${id}|${JSON.stringify(input, (k, v: unknown) => (k === "task_id" ? undefined : v))}`);
+      if (b.fail === "always" || (b.fail === "sometimes" && h % 3 === 0)) throw new Error(`${id} failed (h=${h})`);
+      switch (b.role) {
+        case "decision": {
+          const name = b.names[h % b.names.length]!;
+          return b.objectChoice ? { selected_edge: name, h: h % 100 } : name;
+        }
+        case "split":
+          return Array.from({ length: 1 + (h % 4) }, (_, i) => ({ i, h: (h >>> 4) % 100 }));
+        case "branch":
+        case "start":
+          return input;
+        default:
+          return { n: id, h: h % 1000 };
+      }
+    };
+  }
+  return out;
+}
+
+export interface Outcome {
+  result: RunResult;
+  events: readonly EngineEvent[];
+}
+
+export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>): Promise<Outcome> {
+  const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, handlers: handlersFor(spec.seed, behaviors) });
+  try {
+    const result = await engine.run({ seed: spec.seed % 1000 });
+    return { result, events: engine.getEvents() };
+  } finally {
+    await engine.shutdown();
+  }
+}
+
+export function checkOutcome({ result, events }: Outcome): void {
+  assert.ok(["success", "failure", "partial"].includes(result.status), `status ${result.status}`);
+  assertEventInvariants(events);
+  const started = events.filter((e) => e.type === "task.started");
+  assert.equal(started.length, 1 + result.children.length, "one task.started per task");
+  for (const t of [result, ...result.children]) {
+    assert.ok(["success", "failure", "partial"].includes(t.status));
+    const ends = events.filter((e) => e.taskId === t.taskId && (e.type === "task.completed" || e.type === "task.failed"));
+    assert.equal(ends.length, 1, `task ${t.taskId} has ${ends.length} terminal events`);
+    assert.equal((ends[0]!.payload as { status: string }).status, t.status);
+  }
+  assert.equal(events.at(-1)!.taskId, result.taskId, "the root task ends last");
+}
+
+export function normalized(o: Outcome): unknown {
+  const names = new TaskNames();
+  const events = normalizeEvents(o.events, names);
+  return { events, result: normalizeResult(o.result, names) };
+}
+
