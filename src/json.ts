@@ -75,7 +75,7 @@ function seal(value: unknown, ancestors: object[]): JsonValue {
       if (ancestors.includes(value)) throw new BadValue("a circular reference");
       ancestors.push(value);
       let out: JsonValue;
-      let key: string | number = "";
+      let key: string | number | undefined;
       try {
         if (Array.isArray(value)) {
           const arr: JsonValue[] = new Array<JsonValue>(value.length);
@@ -98,7 +98,7 @@ function seal(value: unknown, ancestors: object[]): JsonValue {
           out = obj;
         }
       } catch (err) {
-        if (err instanceof BadValue && key !== "") err.segments.unshift(key);
+        if (err instanceof BadValue && key !== undefined) err.segments.unshift(key);
         throw err;
       }
       ancestors.pop();
