@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { escapePointer, freezeShell, isSealed, NotJsonError, sealJson, thawJson } from "./json.js";
+
+function deepFrozen(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return true;
+  return Object.isFrozen(v) && Object.values(v).every(deepFrozen);
+}
+
+describe("sealJson", () => {
+  it("returns a deeply frozen copy and leaves the original alone", () => {
+    const original = { a: [1, { b: "x" }], c: null, d: true };
+    const sealed = sealJson(original);
+    assert.notEqual(sealed, original);
+    assert.deepEqual(sealed, original);
+    assert.ok(deepFrozen(sealed));
+    assert.ok(!Object.isFrozen(original));
+    original.a.push(2);
+    assert.deepEqual(sealed, { a: [1, { b: "x" }], c: null, d: true });
+    assert.ok(isSealed(sealed));
+    assert.ok(!isSealed(original));
+    assert.ok(isSealed(3) && isSealed(null));
+  });
+
+  it("passes primitives through, accepts null-prototype objects and drops undefined-valued keys", () => {
+    assert.equal(sealJson("s"), "s");
+    assert.equal(sealJson(0), 0);
+    assert.equal(sealJson(false), false);
+    assert.equal(sealJson(null), null);
+    const bare = Object.assign(Object.create(null) as object, { k: 1 });
+    assert.deepEqual({ ...(sealJson(bare) as object) }, { k: 1 });
+    assert.deepEqual(sealJson({ a: undefined, b: 1 }), { b: 1 });
+  });
+
+  for (const [what, value, path, found] of [
+    ["a function", { f: () => 1 }, "/f", /function/],
+    ["NaN", { list: [1, Number.NaN] }, "/list/1", /NaN/],
+    ["Infinity", [Infinity], "/0", /Infinity/],
+    ["a class instance", { when: new Date(0) }, "/when", /Date/],
+    ["a Map", { m: new Map() }, "/m", /Map/],
+    ["a bigint", { "a/b": 1n }, "/a~1b", /bigint/],
+    ["a symbol", { s: Symbol("x") }, "/s", /symbol/],
+    ["undefined in an array", [undefined], "/0", /undefined/],
+    ["undefined at the top", undefined, "", /undefined/],
+  ] as const) {
+    it(`rejects ${what}, naming the path`, () => {
+      assert.throws(() => sealJson(value), (err: unknown) => {
+        assert.ok(err instanceof NotJsonError);
+        assert.equal(err.path, path);
+        assert.match(err.found, found);
+        assert.match(err.message, new RegExp(path === "" ? "value at / " : `value at ${path.replace(/[/~]/g, (c) => `\\${c}`)} `));
+        return true;
+      });
+    });
+  }
+
+  it("names empty-string keys in the path", () => {
+    assert.throws(() => sealJson({ "": { f: () => 1 } }), (err: unknown) => err instanceof NotJsonError && err.path === "//f");
+    assert.throws(() => sealJson({ a: { "": Number.NaN } }), (err: unknown) => err instanceof NotJsonError && err.path === "/a/");
+  });
+
+  it("rejects cycles with the path where the cycle closes, but accepts shared (non-cyclic) subtrees", () => {
+    const a: Record<string, unknown> = { x: [] };
+    (a["x"] as unknown[]).push({ back: a });
+    assert.throws(() => sealJson(a), (err: unknown) => err instanceof NotJsonError && err.path === "/x/0/back" && /circular/.test(err.found));
+    const shared = { v: 1 };
+    assert.deepEqual(sealJson({ p: shared, q: shared }), { p: { v: 1 }, q: { v: 1 } });
+  });
+
+  it("reuses already sealed subtrees instead of copying them", () => {
+    const inner = sealJson({ big: [1, 2, 3] });
+    const outer = sealJson({ inner, extra: 1 }) as { inner: unknown };
+    assert.equal(outer.inner, inner);
+    assert.equal(sealJson(inner), inner);
+    // freezeShell only freezes (engine-built shells are not tracked as sealed).
+    const shell = freezeShell({ k: inner });
+    assert.ok(Object.isFrozen(shell));
+    assert.deepEqual(sealJson(shell), shell);
+  });
+
+  it("escapePointer and thawJson", () => {
+    assert.equal(escapePointer("a/b~c"), "a~1b~0c");
+    const sealed = sealJson({ a: [1] });
+    const thawed = thawJson<{ a: number[] }>(sealed);
+    thawed.a.push(2);
+    assert.deepEqual(thawed, { a: [1, 2] });
+    assert.deepEqual(sealed, { a: [1] });
+  });
+
+  it("property: any JSON value seals to an equal, deeply frozen value that survives a JSON round trip", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const s = sealJson(v);
+        assert.deepEqual(s, JSON.parse(JSON.stringify(v)) as unknown);
+        assert.ok(deepFrozen(s));
+        assert.equal(sealJson(s), s);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
