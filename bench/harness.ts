@@ -145,8 +145,8 @@ async function warmAndCalibrate(c: BenchCase, warmupMs: number, batchMs: number)
 
 /**
  * Runs every case: warm-up and calibration one case after another, then `rounds` rounds in which
- * each case runs one batch. The starting case rotates each round so no case always runs first
- * after a collection or right after the heaviest one.
+ * each case runs one batch. The starting case rotates each round and odd rounds run in reverse
+ * order, so no case always runs first, or always right after the same neighbour.
  */
 export async function runRoundRobin(cases: readonly BenchCase[], options: HarnessOptions): Promise<CaseResult[]> {
   const iterations = new Map<string, number>();
@@ -160,7 +160,10 @@ export async function runRoundRobin(cases: readonly BenchCase[], options: Harnes
   const cpuSamples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let round = 0; round < options.rounds; round++) {
     for (let k = 0; k < cases.length; k++) {
-      const c = cases[(round + k) % cases.length] as BenchCase;
+      // Odd rounds walk the list backwards, so each case alternates which neighbour runs just
+      // before it (a pair of adjacent cases runs A,B then B,A), cancelling position effects.
+      const idx = round % 2 === 0 ? (round + k) % cases.length : (round + cases.length - 1 - k) % cases.length;
+      const c = cases[idx] as BenchCase;
       const n = iterations.get(c.name) as number;
       collect();
       const t = await timeBatch(c, n);
