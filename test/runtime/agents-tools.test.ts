@@ -230,7 +230,7 @@ describe("agent nodes (scripted provider from agents.yaml)", () => {
   });
 
   it("a scripted provider without a matching rule fails the node LLM_SCRIPT_EXHAUSTED", async () => {
-    const yaml = AGENTS_YAML.replace(/      - agent: helper\n        response: "Happy to help."\n/, "");
+    const yaml = AGENTS_YAML.replace(/ {6}- agent: helper\n {8}response: "Happy to help."\n/, "");
     const { result } = await runWorkflow({ ...files, "agents.yaml": yaml }, { text: "hi" });
     assert.equal(result.status, "failure");
     assert.equal(result.error?.code, "LLM_SCRIPT_EXHAUSTED");

@@ -9,7 +9,6 @@ import { Engine } from "../../src/runtime/Engine.js";
 import type { HandlerContext, NodeHandler, RunResult } from "../../src/runtime/types.js";
 import type { EngineEvent } from "../../src/telemetry/events.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
-import { removeDir, writeConfigDir } from "../helpers.js";
 import { normalizeEvents, normalizeResult, TaskNames } from "../normalize.js";
 import { assertEventInvariants } from "./harness.js";
 
