@@ -168,6 +168,7 @@ export class Run {
   private ready: Stage[] = [];
   private readonly groups: MergeGroup[] = [];
   private readonly forksToCheck = new Set<ForkFrame>();
+  private readonly closeCache = new Map<string, boolean>();
   private readonly signal: AbortSignal;
 
   constructor(
@@ -210,25 +211,32 @@ export class Run {
 
   private async loop(): Promise<void> {
     for (;;) {
-      while (this.ready.length > 0) {
-        const wave = this.ready;
-        this.ready = [];
-        for (const stage of wave) {
-          this.bus.emit("node.started", stage.task.id, stage.node.id, { role: stage.node.role, kind: stage.node.kind, input: stage.input });
-        }
-        const pending = wave.map((s) => this.executeStage(s));
-        let outcomes: StageOutcome[];
-        if (pending.some(isPromiseLike)) outcomes = await Promise.all(pending);
-        else outcomes = pending as StageOutcome[];
-        for (let i = 0; i < wave.length; i++) this.commit(wave[i]!, outcomes[i]!);
+      if (this.ready.length > 0) {
+        await this.runWave();
         this.afterWave();
+        continue;
       }
       // Nothing is ready: fire whatever merges remain (they cannot receive more arrivals).
-      if (this.groups.length === 0) break;
-      this.afterWave(true);
-      if (this.ready.length === 0 && this.groups.length === 0) break;
+      if (this.groups.length > 0) {
+        this.afterWave(true);
+        continue;
+      }
+      this.settleForks();
+      if (this.ready.length === 0) return;
     }
-    this.settleForks();
+  }
+
+  private async runWave(): Promise<void> {
+    const wave = this.ready;
+    this.ready = [];
+    for (const stage of wave) {
+      this.bus.emit("node.started", stage.task.id, stage.node.id, { role: stage.node.role, kind: stage.node.kind, input: stage.input });
+    }
+    const pending = wave.map((s) => this.executeStage(s));
+    let outcomes: StageOutcome[];
+    if (pending.some(isPromiseLike)) outcomes = await Promise.all(pending);
+    else outcomes = pending as StageOutcome[];
+    for (let i = 0; i < wave.length; i++) this.commit(wave[i]!, outcomes[i]!);
   }
 
   // ---------------------------------------------------------------- stage execution
@@ -475,7 +483,9 @@ export class Run {
       this.ready.push({ task, node: target, input: task.output });
       return;
     }
-    const fork = task.fork;
+    // A fork's children meet at a merge that closes the fork; any other merge they pass (say, the
+    // join of a decision inside one branch arm) they go through alone, like any task.
+    const fork = task.fork !== undefined && this.closes(target, task.fork) ? task.fork : undefined;
     let group = this.groups.find((g) => g.node === target && g.fork === fork && (fork !== undefined || g.arrivals[0]?.task === task));
     if (!group) {
       group = { node: target, fork, arrivals: [] };
@@ -487,6 +497,22 @@ export class Run {
       fork.waiting++;
       this.endTask(task, task.partial ? "partial" : "success", edge.from);
     }
+  }
+
+  /**
+   * Whether merge `merge` closes `fork`: for a branch, at least two of its outbound edges lead
+   * there; for a split (whose items may all travel one edge), any of them does.
+   */
+  private closes(merge: GraphNode, fork: ForkFrame): boolean {
+    const key = `${fork.nodeId}\u0000${merge.id}`;
+    let hit = this.closeCache.get(key);
+    if (hit === undefined) {
+      const node = this.graph.nodes.get(fork.nodeId)!;
+      const reaching = node.outEdges.filter((e) => this.graph.canReach(e.to, merge.id)).length;
+      hit = fork.kind === "split" ? reaching >= 1 : reaching >= 2;
+      this.closeCache.set(key, hit);
+    }
+    return hit;
   }
 
   private fork(parent: TaskState, node: GraphNode, kind: "branch" | "split", routes: { edge: GraphEdge; input: JsonValue }[]): void {
@@ -612,6 +638,18 @@ export class Run {
     this.ready.push(preFailed ? { task, node, input: mergeInput, preFailed } : { task, node, input: mergeInput });
   }
 
+  /** The first merge (topological order) closing `fork` that a failed child was heading to. */
+  private joinMissedByFailures(fork: ForkFrame): GraphNode | undefined {
+    const failed = fork.children.filter((c) => c.status === "failure");
+    if (failed.length === 0) return undefined;
+    for (const id of this.graph.topoOrder) {
+      const node = this.graph.nodes.get(id)!;
+      if (node.role !== "merge" || !this.closes(node, fork)) continue;
+      if (failed.some((c) => this.failedBefore(c, id))) return node;
+    }
+    return undefined;
+  }
+
   /** True when a failed child stopped at a node from which `mergeId` was reachable. */
   private failedBefore(child: TaskState, mergeId: string): boolean {
     const at = lastNode(child);
@@ -629,6 +667,13 @@ export class Run {
         if (fork.resumed) continue;
         const parent = fork.parent;
         const kids = fork.children;
+        // Children failed on their way to the fork's merge and none arrived: the merge still
+        // decides (its on_failure policy sees zero successful arrivals).
+        const join = this.joinMissedByFailures(fork);
+        if (join) {
+          this.fireMerge({ node: join, fork, arrivals: [] });
+          continue;
+        }
         if (fork.kind === "branch") {
           const winner = kids.find((c) => c.status === "success") ?? kids.find((c) => c.status === "partial");
           if (winner) {

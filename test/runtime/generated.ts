@@ -31,9 +31,10 @@ const exitArb: fc.Arbitrary<Terminal> = fc.nat(9).map((n) => ({ t: "exit" as con
 
 const stepMemo = new Map<string, fc.Arbitrary<Step>>();
 /**
- * Steps; `inFork` is true inside a clone or subtask. Decision diamonds (decision + merge) are only
- * generated outside forks: inside one, the runtime treats the diamond's merge as the fork's merge
- * (see the todo in roles.test.ts).
+ * Steps; `inFork` is true when the innermost enclosing fork is a split. Decision diamonds
+ * (decision + merge) are generated everywhere else, inside branch arms included (a merge closes a
+ * branch only when two or more arms lead to it); inside a split any reachable merge gathers its
+ * items, so a diamond there would be the split's merge by definition.
  */
 function stepArb(depth: number, inFork: boolean): fc.Arbitrary<Step> {
   const key = `${depth}|${inFork}`;
@@ -42,8 +43,15 @@ function stepArb(depth: number, inFork: boolean): fc.Arbitrary<Step> {
   let arb: fc.Arbitrary<Step>;
   if (depth <= 0) arb = linearArb;
   else {
-    const forkSegment = fc.array(stepArb(depth - 1, true), { minLength: 1, maxLength: 2 });
-    const fork = fc.record({ t: fc.constant("fork" as const), kind: fc.constantFrom<"branch" | "split">("branch", "split"), fail: failArb, policy: policyArb, arms: fc.array(forkSegment, { minLength: 2, maxLength: 3 }) });
+    const fork = fc.constantFrom<"branch" | "split">("branch", "split").chain((kind) =>
+      fc.record({
+        t: fc.constant("fork" as const),
+        kind: fc.constant(kind),
+        fail: failArb,
+        policy: policyArb,
+        arms: fc.array(fc.array(stepArb(depth - 1, kind === "split"), { minLength: 1, maxLength: 2 }), { minLength: 2, maxLength: 3 }),
+      }),
+    );
     if (inFork) arb = fc.oneof({ weight: 3, arbitrary: linearArb }, { weight: 2, arbitrary: fork as fc.Arbitrary<Step> });
     else {
       const segment = fc.array(stepArb(depth - 1, false), { minLength: 1, maxLength: 2 });
@@ -68,7 +76,7 @@ function chainArb(depth: number, inFork: boolean): fc.Arbitrary<Chain> {
         kind: fc.constant(kind),
         fail: failArb,
         labelled: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
-        arms: fc.array(chainArb(depth - 1, inFork || kind !== "decision"), { minLength: kind === "split" ? 1 : 2, maxLength: 3 }),
+        arms: fc.array(chainArb(depth - 1, kind === "decision" ? inFork : kind === "split"), { minLength: kind === "split" ? 1 : 2, maxLength: 3 }),
       }),
     );
     end = fc.oneof({ weight: 2, arbitrary: exitArb }, { weight: 1, arbitrary: fanout as fc.Arbitrary<Terminal> });

@@ -436,12 +436,10 @@ describe("branch + merge", () => {
     }
   });
 
-  // TODO(runtime): with zero arrivals no merge group is ever created, so the merge never fires: no
-  // routing.merge event, the merge node is not in the parent's history, and the parent fails with
-  // UPSTREAM_FAILED (the no-merge branch rule) instead of MERGE_FAILED ("ignore_failures -> zero
-  // successes -> MERGE_FAILED"). Fixing it means choosing which merge a fork whose children all
-  // failed "would" have met (ambiguous in unstructured DAGs), so it is left to the runtime owner.
-  it.todo("ignore_failures with zero successes fails MERGE_FAILED at the merge node", async () => {
+  // Regression: with zero arrivals the merge used to never fire (no routing.merge, parent failed
+  // UPSTREAM_FAILED). The fork's join is now the first merge closing it that a failed child was
+  // heading to.
+  it("ignore_failures with zero successes fails MERGE_FAILED at the merge node", async () => {
     const boom = () => { throw new Error("no"); };
     const { result, events } = await runWorkflow({ "workflow.yaml": branchMerge("ignore_failures") }, 0, { handlers: { a: boom, b: boom, c: boom } });
     assert.equal(result.status, "failure");
@@ -636,14 +634,10 @@ edges:
   - { from: other, to: join }
   - { from: join, to: done }
 `;
-  // TODO(runtime): Run.follow() treats every merge a clone reaches as a merge of its fork. Here
-  // the clone that takes pick -> x ends at `rejoin` (a per-task decision join), the branch parent
-  // resumes there, and the clone on `other` meets `join` alone in a new clone of the parent:
-  // `join` and `done` run twice, each with one arrival, and a clone ends after the root task.
-  // Deciding which merges belong to a fork (vs. a decision join inside one arm, or items of a
-  // split on one edge) is a design choice for the runtime owner. The property tests avoid
-  // decision diamonds inside forks until then (test/runtime/generated.ts).
-  it.todo("a decision join inside one arm does not end the clone; the branch's merge gets both arms", async () => {
+  // Regression: every merge a clone reached used to count as its fork's merge, so `rejoin` (a
+  // decision join inside one arm) ended the clone and `join`/`done` ran twice. A merge now closes
+  // a branch only when two or more of its arms lead there.
+  it("a decision join inside one arm does not end the clone; the branch's merge gets both arms", async () => {
     const { result, events } = await runWorkflow({ "workflow.yaml": DIAMOND }, 0, { handlers: { pick: () => "x", x: () => "X", other: () => "O" } });
     assert.equal(result.status, "success");
     assert.deepEqual((result.output as { node_id: string }[]).map((a) => a.node_id), ["rejoin", "other"]);
