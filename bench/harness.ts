@@ -240,3 +240,32 @@ export function computeRatios(specs: readonly RatioSpec[], results: readonly Cas
   }
   return out;
 }
+
+/**
+ * A finer paired measurement for two cases whose difference is far below the machine's noise:
+ * `pairs` times, run a short chunk of each back to back (ABBA order, so neither always goes
+ * first) and take the ratio of their CPU times. Drift and neighbours' load hit both halves of a
+ * pair alike; the median of many pair ratios is the figure.
+ */
+export async function runInterleavedPair(a: BenchCase, b: BenchCase, pairs: number, chunk: number): Promise<number[]> {
+  const cpu = async (c: BenchCase): Promise<number> => {
+    const t0 = process.cpuUsage();
+    await c.batch(chunk);
+    const t = process.cpuUsage(t0);
+    return t.user + t.system;
+  };
+  const per: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    let ta: number;
+    let tb: number;
+    if (i % 2 === 0) {
+      ta = await cpu(a);
+      tb = await cpu(b);
+    } else {
+      tb = await cpu(b);
+      ta = await cpu(a);
+    }
+    if (ta > 0 && tb > 0) per.push(ta / tb);
+  }
+  return per;
+}

@@ -24,7 +24,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { baselineDispatchCases, eventBytes, registryDispatchCases } from "./dispatch.js";
 import { engineCases, eventsPerTask } from "./engine.js";
-import { computeRatios, gcAvailable, runRoundRobin, type BenchCase, type CaseResult, type Clock, type RatioSpec } from "./harness.js";
+import { computeRatios, gcAvailable, runInterleavedPair, runRoundRobin, stats, type BenchCase, type CaseResult, type Clock, type RatioResult, type RatioSpec } from "./harness.js";
 import { callbacksPerTask, langGraphCases } from "./langgraph.js";
 import { machineInfo } from "./machine.js";
 import { SCALE_CASES, runScaleCase } from "./scale.js";
@@ -44,7 +44,9 @@ export const RATIOS: readonly RatioSpec[] = [
   { name: "linear-10: ours + 1 plugin vs LangGraph + 1 callback handler", kind: "speedup", a: "engine-linear-10-observer", b: "langgraph-linear-10-observer", target: 30, targetText: ">= 30x" },
   { name: "fan-out-8: ours (recording, no plugins) vs LangGraph", kind: "speedup", a: "engine-fan-out-8", b: "langgraph-fan-out-8", target: 50, targetText: ">= 50x" },
   { name: "fan-out-8: ours + 1 plugin vs LangGraph + 1 callback handler", kind: "speedup", a: "engine-fan-out-8-observer", b: "langgraph-fan-out-8-observer", target: 30, targetText: ">= 30x" },
-  { name: "zero plugins: linear-10 with plugin machinery vs dispatch disabled", kind: "cost", a: "engine-linear-10", b: "engine-linear-10-no-dispatch", target: 1.02, targetText: "< 2%" },
+  // Context: the 150 ms batches of these two differ by far less than the noise between batches;
+  // the quoted zero-plugin figure is the interleaved-pairs measurement added after the rounds.
+  { name: "zero plugins, round-robin batches (context; see the interleaved figure)", kind: "cost", a: "engine-linear-10", b: "engine-linear-10-no-dispatch", targetText: "context" },
 ];
 
 interface Args {
@@ -103,6 +105,35 @@ async function allCases(): Promise<{ cases: BenchCase[]; dispose: () => Promise<
   const rank = (c: BenchCase): number => (order.includes(c.name) ? order.indexOf(c.name) : order.length);
   const workflow = [...ours.cases, ...theirs].sort((a, b) => rank(a) - rank(b));
   return { cases: [...baselineDispatchCases(), ...(await registryDispatchCases()), ...workflow], dispose: ours.dispose };
+}
+
+/**
+ * Zero plugins, measured directly: the same linear-10 engine with and without the plugin
+ * machinery, in short interleaved chunks (see runInterleavedPair), because the two differ by far
+ * less than the noise between 150 ms batches.
+ */
+async function zeroPluginPair(cases: readonly BenchCase[], results: readonly CaseResult[], quick: boolean, log: (l: string) => void): Promise<RatioResult | undefined> {
+  const a = cases.find((c) => c.name === "engine-linear-10");
+  const b = cases.find((c) => c.name === "engine-linear-10-no-dispatch");
+  const r = results.find((c) => c.name === "engine-linear-10");
+  if (!a || !b || !r) return undefined;
+  // Chunks of about 20 ms of work each.
+  const chunk = Math.max(10, Math.round(2e7 / r.stats.median));
+  const pairs = quick ? 40 : 400;
+  log(`  zero plugins: ${pairs} interleaved pairs of ${chunk} tasks`);
+  const per = await runInterleavedPair(a, b, pairs, chunk);
+  const s = stats(per);
+  return {
+    name: `zero plugins, interleaved pairs: linear-10 with plugin machinery vs dispatch disabled (${pairs} pairs x ${chunk} tasks)`,
+    kind: "cost",
+    a: a.name,
+    b: b.name,
+    target: 1.02,
+    targetText: "< 2%",
+    value: s.median,
+    stats: s,
+    met: s.median <= 1.02,
+  };
 }
 
 /**
@@ -191,10 +222,12 @@ async function main(): Promise<void> {
     notes.push(`Our engine records ${ev.linear} events per linear-10 task and ${ev.fanOut} per fan-out-8 task; the observer plugin receives each of them. In-process engines retain the last 10,000 events.`);
   }
   const results = await runRoundRobin(cases, { rounds: args.rounds, warmupMs: args.warmupMs, batchMs: args.batchMs, clock: args.clock, log });
+  const zeroPair = await zeroPluginPair(cases, results, args.quick, log);
   await all.dispose();
   const bound = zeroPluginBound(results, perTask);
   if (bound !== undefined) notes.push(bound);
   const ratios = computeRatios(RATIOS, results);
+  if (zeroPair) ratios.push(zeroPair);
 
   const run: BenchRun = {
     startedAt: new Date(started).toISOString(),
