@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { extname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ErrorCode } from "../errors.js";
 import { errorMessage } from "../errors.js";
+import { parseExportRef, resolveSpecifier } from "../modules.js";
 import { definePlugin, describeValue, isPlugin, isPluginClass, isPluginDefinition, type Plugin, type PluginContext } from "./PluginBase.js";
 
 /** Specifier of the built-in plugins; always served by this copy of agent-engine. */
@@ -50,10 +50,7 @@ function problem(p: PluginProblem): PluginProblemError {
  * leading `#` is a package-internal import specifier, kept whole).
  */
 export function parseModuleRef(ref: string): ModuleRef {
-  const hash = ref.lastIndexOf("#");
-  if (hash <= 0) return { specifier: ref, exportName: undefined };
-  const exportName = ref.slice(hash + 1);
-  return { specifier: ref.slice(0, hash), exportName: exportName.length > 0 ? exportName : undefined };
+  return parseExportRef(ref);
 }
 
 /** True for `./x`, `../x`, absolute paths and `file:` URLs: resolved against the config dir. */
@@ -81,24 +78,17 @@ export function resolveModuleUrl(specifier: string, configDir: string): string {
     if (!existsSync(path) || statSync(path).isDirectory()) throw notFoundPath(specifier, path);
     return pathToFileURL(path).href;
   }
-  const req = createRequire(join(configDir, "__agent_engine_plugins__.js"));
-  let firstError: unknown;
   try {
-    const found = req.resolve(specifier);
-    return isAbsolute(found) ? pathToFileURL(found).href : found;
+    return resolveSpecifier(specifier, configDir);
   } catch (err) {
-    firstError = err;
+    throw problem({
+      code: "PLUGIN_MODULE_NOT_FOUND",
+      field: "module",
+      message: `cannot find package "${specifier}" from ${configDir} (${firstLine(errorMessage(err))})`,
+      hint: `install it (npm install ${packageName(specifier)}) in or above the config dir, or use a path starting with ./ relative to the config dir`,
+      cause: err,
+    });
   }
-  // `require.resolve` ignores `import`-only export conditions; resolve ESM-only packages ourselves.
-  const esm = resolveEsmPackage(specifier, configDir);
-  if (esm !== undefined) return pathToFileURL(esm).href;
-  throw problem({
-    code: "PLUGIN_MODULE_NOT_FOUND",
-    field: "module",
-    message: `cannot find package "${specifier}" from ${configDir} (${firstLine(errorMessage(firstError))})`,
-    hint: `install it (npm install ${packageName(specifier)}) in or above the config dir, or use a path starting with ./ relative to the config dir`,
-    cause: firstError,
-  });
 }
 
 function notFoundPath(specifier: string, path: string): PluginProblemError {
@@ -118,71 +108,6 @@ function firstLine(s: string): string {
 function packageName(specifier: string): string {
   const parts = specifier.split("/");
   return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier);
-}
-
-const CONDITIONS = ["import", "node", "default"];
-
-/** Minimal ESM package resolution (`node_modules` walk + `exports`), for packages without a `require` condition. */
-function resolveEsmPackage(specifier: string, fromDir: string): string | undefined {
-  const name = packageName(specifier);
-  const subpath = `.${specifier.slice(name.length)}`;
-  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
-    const pkgDir = join(dir, "node_modules", name);
-    const pkgJson = join(pkgDir, "package.json");
-    if (existsSync(pkgJson)) {
-      let pkg: { exports?: unknown; main?: unknown };
-      try {
-        pkg = JSON.parse(readFileSync(pkgJson, "utf8")) as typeof pkg;
-      } catch {
-        return undefined;
-      }
-      let target: string | undefined;
-      if (pkg.exports !== undefined) target = resolveExports(pkg.exports, subpath);
-      else if (subpath === ".") target = typeof pkg.main === "string" ? `./${pkg.main.replace(/^\.\//, "")}` : "./index.js";
-      else target = subpath;
-      if (target === undefined) return undefined;
-      const file = resolve(pkgDir, target);
-      return existsSync(file) ? file : undefined;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-function resolveExports(exports: unknown, subpath: string): string | undefined {
-  const isSubpathMap = typeof exports === "object" && exports !== null && !Array.isArray(exports) && Object.keys(exports).some((k) => k.startsWith("."));
-  const map: Record<string, unknown> = isSubpathMap ? (exports as Record<string, unknown>) : { ".": exports };
-  if (Object.hasOwn(map, subpath)) return resolveTarget(map[subpath], undefined);
-  let best: { key: string; rest: string } | undefined;
-  for (const key of Object.keys(map)) {
-    const star = key.indexOf("*");
-    if (star < 0) continue;
-    const prefix = key.slice(0, star);
-    const suffix = key.slice(star + 1);
-    if (subpath.startsWith(prefix) && subpath.endsWith(suffix) && subpath.length >= key.length - 1) {
-      if (best === undefined || prefix.length > best.key.indexOf("*")) best = { key, rest: subpath.slice(prefix.length, subpath.length - suffix.length) };
-    }
-  }
-  return best === undefined ? undefined : resolveTarget(map[best.key], best.rest);
-}
-
-function resolveTarget(target: unknown, star: string | undefined): string | undefined {
-  if (typeof target === "string") return star === undefined ? target : target.replaceAll("*", star);
-  if (Array.isArray(target)) {
-    for (const t of target) {
-      const r = resolveTarget(t, star);
-      if (r !== undefined) return r;
-    }
-    return undefined;
-  }
-  if (typeof target === "object" && target !== null) {
-    for (const [cond, value] of Object.entries(target)) {
-      if (CONDITIONS.includes(cond)) {
-        const r = resolveTarget(value, star);
-        if (r !== undefined) return r;
-      }
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -5,37 +5,8 @@
  *
  * @module
  */
-import { createRequire } from "node:module";
-import { isAbsolute, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { EngineError, errorMessage, type ErrorCode } from "../errors.js";
-
-/** A parsed `specifier#export`. */
-export interface ExportRef {
-  readonly specifier: string;
-  /** `default` when the string has no `#`. */
-  readonly exportName: string;
-}
-
-/** Splits `./file.js#name` into its parts. */
-export function parseExportRef(ref: string): ExportRef {
-  const hash = ref.lastIndexOf("#");
-  if (hash < 0) return { specifier: ref, exportName: "default" };
-  return { specifier: ref.slice(0, hash), exportName: ref.slice(hash + 1) || "default" };
-}
-
-/** Resolves a specifier to a URL or package name that `import()` accepts. */
-export function resolveSpecifier(specifier: string, baseDir: string): string {
-  if (specifier.startsWith("./") || specifier.startsWith("../") || isAbsolute(specifier)) {
-    return pathToFileURL(resolve(baseDir, specifier)).href;
-  }
-  if (specifier.startsWith("file:") || specifier.startsWith("node:")) return specifier;
-  try {
-    return pathToFileURL(createRequire(join(baseDir, "noop.js")).resolve(specifier)).href;
-  } catch {
-    return specifier; // ESM-only packages: let import() resolve it from agent-engine's location.
-  }
-}
+import { parseExportRef, resolveSpecifier } from "../modules.js";
 
 /** Context for error messages. */
 export interface LoadExportContext {
@@ -55,15 +26,17 @@ export interface LoadExportContext {
  * @throws EngineError `HANDLER_LOAD_FAILED` naming the file, field, module path and export.
  */
 export async function loadExport(ref: string, baseDir: string, ctx: LoadExportContext): Promise<unknown> {
-  const { specifier, exportName } = parseExportRef(ref);
-  const url = resolveSpecifier(specifier, baseDir);
+  const { specifier, exportName = "default" } = parseExportRef(ref);
   const where = { ...(ctx.file ? { file: ctx.file } : {}), ...(ctx.path ? { path: ctx.path } : {}), ...(ctx.nodeId ? { nodeId: ctx.nodeId } : {}) };
   const code = ctx.code ?? "HANDLER_LOAD_FAILED";
   let mod: Record<string, unknown>;
+  let url = specifier;
   try {
+    url = resolveSpecifier(specifier, baseDir);
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    const notFound = (err as { code?: string }).code === "ERR_MODULE_NOT_FOUND" || (err as { code?: string }).code === "ERR_UNSUPPORTED_DIR_IMPORT";
+    const nodeCode = (err as { code?: string }).code ?? "";
+    const notFound = ["ERR_MODULE_NOT_FOUND", "ERR_UNSUPPORTED_DIR_IMPORT", "ERR_PACKAGE_PATH_NOT_EXPORTED", "ERR_INVALID_MODULE_SPECIFIER"].includes(nodeCode);
     throw new EngineError(
       {
         code,

@@ -1,0 +1,40 @@
+/**
+ * `specifier#export` references from manifests (node handlers, tools, plugins), resolved the way
+ * Node resolves an `import` written in a file inside the config directory.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { resolve as resolveImport } from "import-meta-resolve";
+
+/** A parsed `specifier#export`. */
+export interface ExportRef {
+  readonly specifier: string;
+  /** Undefined when the reference has no `#export` (the default export is meant). */
+  readonly exportName: string | undefined;
+}
+
+/**
+ * Splits `./file.js#name` into its parts. The last `#` after the first character separates the
+ * export (a leading `#` is a package-internal import specifier, kept whole).
+ */
+export function parseExportRef(ref: string): ExportRef {
+  const hash = ref.lastIndexOf("#");
+  if (hash <= 0) return { specifier: ref, exportName: undefined };
+  const exportName = ref.slice(hash + 1);
+  return { specifier: ref.slice(0, hash), exportName: exportName.length > 0 ? exportName : undefined };
+}
+
+/**
+ * Resolves `specifier` as an `import` in a module of `baseDir` would: relative paths against
+ * it, bare specifiers through `node_modules` and package `exports` (ESM conditions), `node:`
+ * builtins as is. Uses `import-meta-resolve`, Node's own algorithm, since Node 20's
+ * `import.meta.resolve` cannot take another parent without a flag.
+ *
+ * @returns an importable URL string.
+ * @throws Node's resolution errors (`ERR_MODULE_NOT_FOUND`, `ERR_PACKAGE_PATH_NOT_EXPORTED`, ...).
+ */
+export function resolveSpecifier(specifier: string, baseDir: string): string {
+  return resolveImport(specifier, pathToFileURL(join(baseDir, "__agent_engine__.js")).href);
+}
