@@ -147,6 +147,22 @@ export async function registryDispatchCases(): Promise<BenchCase[]> {
       },
     },
     {
+      name: "dispatch-freeze-deliver",
+      group: "dispatch",
+      unit: "event",
+      description: `issue 3's dispatch with immutability: build the event and payload shells around a sealed output, freeze both (as the bus does), deliver via PluginRegistry to ${LISTENERS} plugins`,
+      batch(n) {
+        for (let i = 0; i < n; i++) {
+          const payload = Object.freeze({ role: "linear", kind: "deterministic", output: presealed, durationMs: 0.0123 } as const);
+          const e = Object.freeze({ id: "bench-1", seq: i, type: "node.completed", taskId: TASK_ID, nodeId: "n3", timestamp: "2026-11-24T00:00:00.000Z", payload }) as EngineEvent;
+          registry.dispatch(e);
+        }
+      },
+      verify() {
+        if (deliveries() === 0) throw new Error("registry delivered nothing");
+      },
+    },
+    {
       name: "dispatch-registry-empty",
       group: "dispatch",
       unit: "event",

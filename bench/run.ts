@@ -38,6 +38,7 @@ const ROOT = resolve(here, "..", "..");
 export const RATIOS: readonly RatioSpec[] = [
   { name: "dispatch: record + deliver to 10 plugins vs EventEmitter", kind: "cost", a: "dispatch-bus-record-deliver", b: "dispatch-event-emitter", target: 10, targetText: "<= 10x" },
   { name: "dispatch: delivery alone to 10 plugins vs EventEmitter", kind: "cost", a: "dispatch-registry-deliver", b: "dispatch-event-emitter", target: 3, targetText: "<= 3x" },
+  { name: "dispatch (issue 3): freeze event + deliver to 10 plugins vs EventEmitter", kind: "cost", a: "dispatch-freeze-deliver", b: "dispatch-event-emitter", target: 3, targetText: "<= 3x" },
   { name: "dispatch: record (output pre-sealed) + deliver vs EventEmitter (context)", kind: "cost", a: "dispatch-bus-record-deliver-presealed", b: "dispatch-event-emitter", targetText: "context" },
   { name: "dispatch: EventEmitter vs direct call (context)", kind: "cost", a: "dispatch-event-emitter", b: "dispatch-direct-call", targetText: "context" },
   { name: "linear-10: ours (recording, no plugins) vs LangGraph", kind: "speedup", a: "engine-linear-10", b: "langgraph-linear-10", target: 50, targetText: ">= 50x" },
