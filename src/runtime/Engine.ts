@@ -22,7 +22,7 @@ import { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
-import { Run, type RunServices, type StageScope } from "./Run.js";
+import { Run, type RunServices } from "./Run.js";
 import type { NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
 
 /** Options of {@link Engine.fromConfigDir}. */
@@ -261,4 +261,3 @@ function compiled(schema: unknown, name: string, config: ProjectConfig, path: st
   }
 }
 
-export type { StageScope };

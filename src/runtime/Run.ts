@@ -376,13 +376,13 @@ export class Run {
     if (node.schemaOut) {
       const problems = node.schemaOut.validate(output);
       if (problems.length > 0) {
-        return this.outcome(false, stage.input, info("SCHEMA_OUT_FAILED", `output does not match schema_out "${node.schemaOut.name}": ${problems.join("; ")}`), startedAt, startedMs, scope, output);
+        return this.outcome(false, stage.input, info("SCHEMA_OUT_FAILED", `output does not match schema_out "${node.schemaOut.name}": ${problems.join("; ")}`), startedAt, startedMs, scope);
       }
     }
     return this.outcome(true, output, undefined, startedAt, startedMs, scope);
   }
 
-  private outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined, _rejected?: JsonValue): StageOutcome {
+  private outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
     const durationMs = performance.now() - startedMs;
     return { ok, output, ...(error ? { error } : {}), startedAt, endedAt: isoNow(), durationMs, scope };
   }
@@ -436,7 +436,7 @@ export class Run {
       bus.emit("node.failed", task.id, node.id, { role: node.role, kind: node.kind, error: error!, continued: canContinue, durationMs: o.durationMs });
       task.error ??= error;
       if (!canContinue) {
-        this.endTask(task, "failure", node.id);
+        this.endTask(task, "failure");
         return;
       }
       task.partial = true;
@@ -450,8 +450,8 @@ export class Run {
       case "exit": {
         if (node.alwaysFail) {
           task.error ??= info("ALWAYS_FAIL", `exit "${node.id}" is marked always_fail`);
-          this.endTask(task, "failure", node.id);
-        } else this.endTask(task, task.partial ? "partial" : "success", node.id);
+          this.endTask(task, "failure");
+        } else this.endTask(task, task.partial ? "partial" : "success");
         return;
       }
       case "decision": {
@@ -471,7 +471,7 @@ export class Run {
       default: {
         const edge = node.outEdges[0];
         if (edge) this.follow(task, edge);
-        else this.endTask(task, task.partial ? "partial" : "success", node.id);
+        else this.endTask(task, task.partial ? "partial" : "success");
       }
     }
   }
@@ -495,7 +495,7 @@ export class Run {
     if (fork) {
       // A child's life ends where it meets its siblings; its parent carries on from the merge.
       fork.waiting++;
-      this.endTask(task, task.partial ? "partial" : "success", edge.from);
+      this.endTask(task, task.partial ? "partial" : "success");
     }
   }
 
@@ -539,7 +539,7 @@ export class Run {
     for (const m of made) this.follow(m.child, m.edge);
   }
 
-  private endTask(task: TaskState, status: Status, _atNode: string): void {
+  private endTask(task: TaskState, status: Status): void {
     task.status = status;
     if (status === "failure") this.bus.emit("task.failed", task.id, undefined, { status, output: task.output, ...(task.error ? { error: task.error } : {}) });
     else this.bus.emit("task.completed", task.id, undefined, { status, output: task.output });
@@ -679,18 +679,18 @@ export class Run {
           if (winner) {
             parent.output = winner.output;
             if (winner.status === "partial") parent.partial = true;
-            this.endTask(parent, parent.partial ? "partial" : "success", fork.nodeId);
+            this.endTask(parent, parent.partial ? "partial" : "success");
           } else {
             parent.error ??= info("UPSTREAM_FAILED", `every clone of branch "${fork.nodeId}" failed`);
-            this.endTask(parent, "failure", fork.nodeId);
+            this.endTask(parent, "failure");
           }
         } else {
           parent.output = sealJson(kids.map((c) => c.output));
           const ok = kids.filter((c) => c.status !== "failure").length;
           if (ok === 0) {
             parent.error ??= info("UPSTREAM_FAILED", `every subtask of split "${fork.nodeId}" failed`);
-            this.endTask(parent, "failure", fork.nodeId);
-          } else this.endTask(parent, ok === kids.length && !parent.partial && kids.every((c) => c.status === "success") ? "success" : "partial", fork.nodeId);
+            this.endTask(parent, "failure");
+          } else this.endTask(parent, !parent.partial && kids.every((c) => c.status === "success") ? "success" : "partial");
         }
       }
     }
