@@ -157,13 +157,29 @@ export function formatDetail(d: ErrorDetail): string {
   return `${where ? `${where}: ` : ""}[${d.code}]${subject} ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
 }
 
-/** Extracts a message from anything thrown. */
+/**
+ * Extracts a message from anything thrown. Total: never throws, even for hostile values
+ * (a Proxy, an error whose `message` getter throws), because it runs on plugin failures.
+ */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (typeof err === "string") return err;
   try {
+    if (err instanceof Error) return String(err.message);
+    if (typeof err === "string") return err;
     return JSON.stringify(err) ?? String(err);
   } catch {
-    return String(err);
+    try {
+      return String(err);
+    } catch {
+      return "an error that cannot be printed";
+    }
+  }
+}
+
+/** The stack of an Error, or undefined; never throws. */
+export function errorStack(err: unknown): string | undefined {
+  try {
+    return err instanceof Error && typeof err.stack === "string" ? err.stack : undefined;
+  } catch {
+    return undefined;
   }
 }

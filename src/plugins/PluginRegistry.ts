@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { errorMessage, PluginLoadError } from "../errors.js";
+import { errorMessage, errorStack, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { createConsoleLogger, type LogFields, type Logger } from "../telemetry/logger.js";
 import { compileTypeMatcher, type TypeMatcher } from "../telemetry/match.js";
@@ -216,7 +216,14 @@ export class PluginRegistry {
     for (let i = 0; i < subs.length; i++) {
       const entry = subs[i]!;
       // A plugin disabled earlier in this same loop is skipped.
-      if (entry.state === "active") this.deliver(entry, event);
+      if (entry.state !== "active") continue;
+      try {
+        this.deliver(entry, event);
+      } catch {
+        // deliver() guards the plugin call; this catches what a hostile thrown value could still
+        // do to the bookkeeping, so the next plugin gets the event regardless.
+        entry.failed++;
+      }
     }
   }
 
@@ -384,7 +391,7 @@ export class PluginRegistry {
     }
     entry.logCount++;
     const last = entry.logCount === this.logBurst ? ` (further failures of this plugin are counted but not logged for ${Math.round(this.logWindowMs / 1000)} s)` : "";
-    const stack = err instanceof Error && err.stack ? err.stack : undefined;
+    const stack = errorStack(err);
     this.log("error", `plugin "${entry.id}" ${hook} failed: ${message}${last}`, { pluginId: entry.id, hook, error: message, ...(stack ? { stack } : {}) });
   }
 
