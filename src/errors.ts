@@ -54,6 +54,7 @@ export type ErrorCode =
   | "NODE_TIMEOUT"
   | "TASK_FAILED"
   | "INTERNAL_ERROR"
+  | "INVALID_OPTION"
   | "UPSTREAM_FAILED"
   | "AGENT_FAILED"
   | "LLM_FAILED"

@@ -33,6 +33,12 @@ export interface EngineOptions {
   readonly tools?: Readonly<Record<string, ToolHandler>>;
   /** LLM provider for every agent; default: the providers declared in agents.yaml. */
   readonly llm?: LlmProvider;
+  /**
+   * At most this many node executions (handlers, agent calls) run at once within a run's wave;
+   * the rest wait their turn in order. Bounds fan-out of large splits against rate-limited LLM
+   * APIs. Results and events are the same for any value. Default: unlimited.
+   */
+  readonly maxConcurrency?: number;
   /** Plugins to register in addition to those in plugins.yaml. */
   readonly plugins?: readonly Plugin[];
   /** Diagnostics (plugin failures, warnings). Default: stderr, level `AGENT_ENGINE_LOG_LEVEL` or `warn`. */
@@ -91,6 +97,7 @@ export class Engine {
     /** Plugins from plugins.yaml that failed to load (not required, so the engine started without them). */
     readonly pluginLoadFailures: readonly PluginLoadFailure[],
     private readonly shutdownTimeoutMs: number,
+    maxConcurrency: number,
   ) {
     this.bus = bus;
     this.registry = registry;
@@ -102,6 +109,7 @@ export class Engine {
       callTool: (_node, toolId, args, scope) => tools.call(toolId, args, scope),
       assembleContext: (node) => contexts.assemble(node.context),
       newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
+      maxConcurrency,
     };
   }
 
@@ -114,6 +122,10 @@ export class Engine {
    * @throws {@link PluginLoadError} when a `required: true` plugin cannot be loaded or started.
    */
   static async fromConfigDir(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    const maxConcurrency = options.maxConcurrency ?? Number.POSITIVE_INFINITY;
+    if (typeof maxConcurrency !== "number" || !(maxConcurrency >= 1)) {
+      throw new EngineError({ code: "INVALID_OPTION", path: "maxConcurrency", message: `maxConcurrency must be a number >= 1 (or omitted for no limit), got ${String(options.maxConcurrency)}` });
+    }
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
     const handlers = await resolveHandlers(graph, config, options.handlers ?? {});
@@ -152,7 +164,7 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
-    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs);
+    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency));
   }
 
   /**

@@ -47,6 +47,7 @@ edges:
         callTool: () => Promise.reject(new Error("unused")),
         assembleContext: () => null,
         newTaskId: () => `t${++n}`,
+        maxConcurrency: Number.POSITIVE_INFINITY,
       },
       undefined,
     );

@@ -31,6 +31,8 @@ export interface RunServices {
   assembleContext(node: GraphNode, input: JsonValue): JsonValue;
   /** New root task id. */
   newTaskId(): string;
+  /** At most this many stages of a wave execute at once (Infinity: all). */
+  readonly maxConcurrency: number;
 }
 
 /** Events and tool calls a stage produces while it runs, committed in order later. */
@@ -232,11 +234,32 @@ export class Run {
     for (const stage of wave) {
       this.bus.emit("node.started", stage.task.id, stage.node.id, { role: stage.node.role, kind: stage.node.kind, input: stage.input });
     }
-    const pending = wave.map((s) => this.executeStage(s));
     let outcomes: StageOutcome[];
-    if (pending.some(isPromiseLike)) outcomes = await Promise.all(pending);
-    else outcomes = pending as StageOutcome[];
+    if (wave.length <= this.services.maxConcurrency) {
+      const pending = wave.map((s) => this.executeStage(s));
+      if (pending.some(isPromiseLike)) outcomes = await Promise.all(pending);
+      else outcomes = pending as StageOutcome[];
+    } else {
+      outcomes = await this.executeLimited(wave, this.services.maxConcurrency);
+    }
     for (let i = 0; i < wave.length; i++) this.commit(wave[i]!, outcomes[i]!);
+  }
+
+  /**
+   * Executes a wave with at most `limit` stages in flight, starting them in wave order. Commit
+   * order is the wave order whatever finishes first, so results and events do not change.
+   */
+  private async executeLimited(wave: readonly Stage[], limit: number): Promise<StageOutcome[]> {
+    const outcomes = new Array<StageOutcome>(wave.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < wave.length) {
+        const i = next++;
+        outcomes[i] = await this.executeStage(wave[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: limit }, lane));
+    return outcomes;
   }
 
   // ---------------------------------------------------------------- stage execution
