@@ -38,3 +38,17 @@ export function parseExportRef(ref: string): ExportRef {
 export function resolveSpecifier(specifier: string, baseDir: string): string {
   return resolveImport(specifier, pathToFileURL(join(baseDir, "__agent_engine__.js")).href);
 }
+
+/**
+ * A hint for an error thrown while importing a user module, for the common mistakes: ESM syntax
+ * in a file Node treats as CommonJS, and a dependency that is not installed.
+ */
+export function importFailureHint(err: unknown): string {
+  const message = err instanceof Error ? err.message : "";
+  if (err instanceof SyntaxError && /Unexpected token 'export'|Cannot use import statement outside a module/.test(message)) {
+    return 'the file uses ESM syntax but Node loads it as CommonJS: name it .mjs, or add "type": "module" to the nearest package.json';
+  }
+  const pkg = /Cannot find package '([^']+)'/.exec(message);
+  if (pkg) return `install ${pkg[1]} where the config directory can see it (npm install ${pkg[1]})`;
+  return "the module itself (or something it imports) threw while loading";
+}

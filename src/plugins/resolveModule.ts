@@ -9,7 +9,7 @@ import { extname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ErrorCode } from "../errors.js";
 import { errorMessage } from "../errors.js";
-import { parseExportRef, resolveSpecifier } from "../modules.js";
+import { importFailureHint, parseExportRef, resolveSpecifier } from "../modules.js";
 import { definePlugin, describeValue, isPlugin, isPluginClass, isPluginDefinition, type Plugin, type PluginContext } from "./PluginBase.js";
 
 /** Specifier of the built-in plugins; always served by this copy of agent-engine. */
@@ -125,7 +125,7 @@ export async function importPluginExport(ref: ModuleRef, configDir: string): Pro
       code: "PLUGIN_IMPORT_FAILED",
       field: "module",
       message: `importing "${ref.specifier}" failed: ${errorMessage(err)}`,
-      hint: "the module itself (or something it imports) threw while loading",
+      hint: importFailureHint(err),
       cause: err,
     });
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import { EngineError, errorMessage, type ErrorCode } from "../errors.js";
-import { parseExportRef, resolveSpecifier } from "../modules.js";
+import { importFailureHint, parseExportRef, resolveSpecifier } from "../modules.js";
 
 /** Context for error messages. */
 export interface LoadExportContext {
@@ -44,6 +44,7 @@ export async function loadExport(ref: string, baseDir: string, ctx: LoadExportCo
         message: notFound
           ? `cannot find module "${specifier}" for the ${ctx.what} (looked for ${url}); check the path, which is relative to the config directory`
           : `importing "${specifier}" for the ${ctx.what} threw: ${errorMessage(err)}`,
+        ...(notFound ? {} : { hint: importFailureHint(err) }),
       },
       { cause: err },
     );
