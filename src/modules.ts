@@ -4,8 +4,9 @@
  *
  * @module
  */
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolve as resolveImport } from "import-meta-resolve";
 
 /** A parsed `specifier#export`. */
@@ -36,7 +37,16 @@ export function parseExportRef(ref: string): ExportRef {
  * @throws Node's resolution errors (`ERR_MODULE_NOT_FOUND`, `ERR_PACKAGE_PATH_NOT_EXPORTED`, ...).
  */
 export function resolveSpecifier(specifier: string, baseDir: string): string {
-  return resolveImport(specifier, pathToFileURL(join(baseDir, "__agent_engine__.js")).href);
+  const url = resolveImport(specifier, pathToFileURL(join(baseDir, "__agent_engine__.js")).href);
+  // Relative and absolute paths resolve without touching the disk; check them here so a missing
+  // file is reported as not found, not as a failure inside the import.
+  if (url.startsWith("file:")) {
+    const path = fileURLToPath(url);
+    if (!existsSync(path) || statSync(path).isDirectory()) {
+      throw Object.assign(new Error(`no file at ${path}`), { code: "ERR_MODULE_NOT_FOUND" });
+    }
+  }
+  return url;
 }
 
 /**

@@ -29,23 +29,26 @@ export async function loadExport(ref: string, baseDir: string, ctx: LoadExportCo
   const { specifier, exportName = "default" } = parseExportRef(ref);
   const where = { ...(ctx.file ? { file: ctx.file } : {}), ...(ctx.path ? { path: ctx.path } : {}), ...(ctx.nodeId ? { nodeId: ctx.nodeId } : {}) };
   const code = ctx.code ?? "HANDLER_LOAD_FAILED";
-  let mod: Record<string, unknown>;
-  let url = specifier;
+  let url: string;
   try {
     url = resolveSpecifier(specifier, baseDir);
-    mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    const nodeCode = (err as { code?: string }).code ?? "";
-    const notFound = ["ERR_MODULE_NOT_FOUND", "ERR_UNSUPPORTED_DIR_IMPORT", "ERR_PACKAGE_PATH_NOT_EXPORTED", "ERR_INVALID_MODULE_SPECIFIER"].includes(nodeCode);
     throw new EngineError(
       {
         code,
         ...where,
-        message: notFound
-          ? `cannot find module "${specifier}" for the ${ctx.what} (looked for ${url}); check the path, which is relative to the config directory`
-          : `importing "${specifier}" for the ${ctx.what} threw: ${errorMessage(err)}`,
-        ...(notFound ? {} : { hint: importFailureHint(err) }),
+        message: `cannot find module "${specifier}" for the ${ctx.what}: ${errorMessage(err).split("\n")[0]}`,
+        hint: "paths are relative to the config directory; packages must be installed where it can see them",
       },
+      { cause: err },
+    );
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new EngineError(
+      { code, ...where, message: `importing "${specifier}" for the ${ctx.what} threw: ${errorMessage(err)}`, hint: importFailureHint(err) },
       { cause: err },
     );
   }
