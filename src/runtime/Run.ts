@@ -139,6 +139,7 @@ interface MergeGroup {
 }
 
 const NEVER: AbortSignal = new AbortController().signal;
+const noop = (): void => {};
 const EMPTY_CALLS: readonly ToolCallRecord[] = Object.freeze([]);
 
 function info(code: string, message: string, path?: string): ErrorInfo {
@@ -281,20 +282,27 @@ export class Run {
 
     const needsScope = node.kind === "agent" || node.tools.length > 0 || node.context !== "none" || node.timeoutMs !== undefined || this.signal !== NEVER;
     let scope: StageScope | undefined;
-    let controller: AbortController | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let signal = this.signal;
+    // Undone on every exit path: a stage must not leave a listener on the run's signal (Node
+    // warns past 10, and a long run has thousands of stages) or a timer behind.
+    let cleanup = noop;
     if (needsScope) {
       if (node.timeoutMs !== undefined || this.signal !== NEVER) {
-        controller = new AbortController();
-        const c = controller;
-        if (this.signal !== NEVER) {
-          if (this.signal.aborted) c.abort(this.signal.reason);
-          else this.signal.addEventListener("abort", () => c.abort(this.signal.reason), { once: true });
+        const c = new AbortController();
+        const runSignal = this.signal;
+        let forward: (() => void) | undefined;
+        if (runSignal !== NEVER) {
+          if (runSignal.aborted) c.abort(runSignal.reason);
+          else {
+            forward = () => c.abort(runSignal.reason);
+            runSignal.addEventListener("abort", forward, { once: true });
+          }
         }
-        if (node.timeoutMs !== undefined) {
-          timer = setTimeout(() => c.abort(info("NODE_TIMEOUT", `node "${node.id}" exceeded timeout_ms ${node.timeoutMs}`)), node.timeoutMs);
-        }
+        const timer = node.timeoutMs === undefined ? undefined : setTimeout(() => c.abort(info("NODE_TIMEOUT", `node "${node.id}" exceeded timeout_ms ${node.timeoutMs}`)), node.timeoutMs);
+        cleanup = () => {
+          if (timer !== undefined) clearTimeout(timer);
+          if (forward !== undefined) runSignal.removeEventListener("abort", forward);
+        };
         signal = c.signal;
       }
       scope = new StageScope(task.id, node.id, signal);
@@ -312,7 +320,7 @@ export class Run {
       } catch (err) {
         const e = toErrorInfo(err, "CONTEXT_FAILED");
         scope!.emit("context.failed", { profile: node.context, error: e });
-        if (timer) clearTimeout(timer);
+        cleanup();
         return fail(info("CONTEXT_FAILED", e.message), scope);
       }
     }
@@ -321,11 +329,11 @@ export class Run {
     try {
       raw = this.invoke(stage, context, scope, signal);
     } catch (err) {
-      if (timer) clearTimeout(timer);
+      cleanup();
       return fail(toErrorInfo(err, node.kind === "agent" ? "AGENT_FAILED" : "HANDLER_FAILED"), scope);
     }
     if (!isPromiseLike(raw)) {
-      if (timer) clearTimeout(timer);
+      cleanup();
       return this.finish(stage, raw, startedAt, startedMs, scope);
     }
     // Async: race the handler against cancellation/timeout so a handler that ignores its signal
@@ -358,9 +366,7 @@ export class Run {
         },
       );
     });
-    if (timer === undefined) return settle;
-    const t = timer;
-    return settle.finally(() => clearTimeout(t));
+    return cleanup === noop ? settle : settle.finally(cleanup);
   }
 
   private invoke(stage: Stage, context: JsonValue, scope: StageScope | undefined, signal: AbortSignal): unknown {
