@@ -101,3 +101,12 @@ describe("sealJson", () => {
     );
   });
 });
+
+it("regression: an own __proto__ key (as JSON.parse makes) is copied as data, never as the prototype", () => {
+  const v = JSON.parse('{"__proto__":{"polluted":true},"a":1}') as Record<string, unknown>;
+  const s = sealJson(v) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(s), ["__proto__", "a"]);
+  assert.equal(Object.getPrototypeOf(s), Object.prototype);
+  assert.equal(JSON.stringify(s), '{"__proto__":{"polluted":true},"a":1}');
+  assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
+});

@@ -146,7 +146,11 @@ function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
             const v = (value as Record<string, unknown>)[k];
             if (v === undefined) continue;
             key = k;
-            obj[k] = seal(v, ancestors, depth + 1);
+            const sealedValue = seal(v, ancestors, depth + 1);
+            // `obj.__proto__ = x` would set the prototype, not copy the key (JSON.parse makes
+            // "__proto__" an own key); define it as data instead.
+            if (k === "__proto__") Object.defineProperty(obj, k, { value: sealedValue, enumerable: true, writable: true, configurable: true });
+            else obj[k] = sealedValue;
           }
           out = obj;
         }

@@ -217,7 +217,12 @@ function copy(value: unknown, seen: Map<object, unknown>): unknown {
   if (proto !== Object.prototype && proto !== null) return value;
   const out: Record<string, unknown> = {};
   seen.set(value, out);
-  for (const key of Object.keys(value)) out[key] = copy((value as Record<string, unknown>)[key], seen);
+  for (const key of Object.keys(value)) {
+    const v = copy((value as Record<string, unknown>)[key], seen);
+    // An own "__proto__" key is data; plain assignment would set the copy's prototype instead.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
   return Object.freeze(out);
 }
 
