@@ -1,5 +1,5 @@
 // Example class plugin: keeps an audit trail of task outcomes and node failures and writes a
-// summary file at shutdown. Reference it from plugins.yaml as `./plugins/audit.js#AuditPlugin`
+// summary file at shutdown. Reference it from plugins.yaml as `./plugins/audit.mjs#AuditPlugin`
 // (copy this file next to your plugins.yaml) or construct it in code.
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
