@@ -211,4 +211,19 @@ plugins:
     );
     assert.equal(list[2]!.error?.code, "PLUGIN_EXPORT_MISSING");
   });
+
+  test("a required plugin that fails: plugins and run both exit 2 naming the plugin", async () => {
+    const dir = await configDir({
+      "workflow.yaml": linear.replace(", handler: ./h.js#fail", ""),
+      "plugins.yaml": "plugins:\n  - { id: audit, module: ./gone.mjs, required: true }\n",
+    });
+    const list = await cli(["plugins", dir]);
+    assert.equal(list.code, 2);
+    assert.match(list.stdout, /audit .*failed, required/);
+    const run = await cli(["run", dir]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /PLUGIN_MODULE_NOT_FOUND/);
+    assert.match(run.stderr, /plugins\.yaml:2:\d+/);
+    assertNoStackTrace(run.stderr);
+  });
 });
