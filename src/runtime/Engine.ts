@@ -10,7 +10,7 @@ import { compileSchema } from "../dag/compileSchema.js";
 import { loadProject } from "../dag/buildGraph.js";
 import type { ProjectConfig } from "../config/types.js";
 import type { CompiledSchema, GraphNode, WorkflowGraph } from "../dag/types.js";
-import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
+import { EngineError, type ErrorDetail } from "../errors.js";
 import type { NotJsonError} from "../json.js";
 import { sealJson, type JsonValue } from "../json.js";
 import { loadPlugins, type PluginLoadFailure } from "../plugins/loader.js";
@@ -138,7 +138,7 @@ export class Engine {
       config.tools?.tools ?? [],
       options.tools ?? {},
       (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
-      (schema, path) => compileToolSchema(config, schema, path),
+      (schema) => compileToolSchema(config, schema),
       config.files.tools,
     );
     const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory);
@@ -255,21 +255,10 @@ async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, prov
   return map;
 }
 
-function compileToolSchema(config: ProjectConfig, schema: unknown, path: string): CompiledSchema | undefined {
-  if (typeof schema === "string") {
-    const s = config.schemas.get(schema);
-    if (s === undefined) throw new EngineError({ code: "CONFIG_SCHEMA_REF", file: config.files.tools, path, message: `no schema "${schema}" in schemas/ (have: ${[...config.schemas.keys()].join(", ") || "none"})` });
-    return compiled(s, schema, config, path);
-  }
-  if (schema && typeof schema === "object") return compiled(schema, "inline", config, path);
+/** A tool's argument schema; `loadProject` has already checked the stem exists and compiles. */
+function compileToolSchema(config: ProjectConfig, schema: unknown): CompiledSchema | undefined {
+  if (typeof schema === "string") return compileSchema(schema, config.schemas.get(schema));
+  if (schema && typeof schema === "object") return compileSchema("inline", schema);
   return undefined;
-}
-
-function compiled(schema: unknown, name: string, config: ProjectConfig, path: string): CompiledSchema {
-  try {
-    return compileSchema(name, schema);
-  } catch (err) {
-    throw new EngineError({ code: "CONFIG_INVALID_JSON_SCHEMA", file: config.files.tools, path, message: `invalid JSON Schema "${name}": ${errorMessage(err)}` });
-  }
 }
 
