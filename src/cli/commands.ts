@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { open, readFile, type FileHandle } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { loadProject } from "../dag/buildGraph.js";
@@ -53,6 +52,25 @@ async function readInput(opts: { input?: string; inputFile?: string }, io: CliIO
 /** `agent-engine run` */
 export async function runCommand(configDir: string, opts: { input?: string; inputFile?: string; start?: string; events?: string }, io: CliIO): Promise<void> {
   const input = await readInput(opts, io);
+  // Open the events file before running, so a bad path fails fast instead of losing the events.
+  let eventsFile: FileHandle | undefined;
+  if (opts.events) {
+    const path = resolve(io.cwd(), opts.events);
+    try {
+      eventsFile = await open(path, "w");
+    } catch (err) {
+      io.stderr(`error: [CLI_INPUT] --events ${path}: cannot open for writing: ${errorMessage(err)}\n`);
+      throw new CliExit(2);
+    }
+  }
+  try {
+    await runWithEvents(configDir, opts, input, eventsFile, io);
+  } finally {
+    await eventsFile?.close();
+  }
+}
+
+async function runWithEvents(configDir: string, opts: { start?: string; events?: string }, input: unknown, eventsFile: FileHandle | undefined, io: CliIO): Promise<void> {
   let engine: Engine;
   try {
     engine = await Engine.fromConfigDir(resolve(io.cwd(), configDir), {
@@ -68,7 +86,7 @@ export async function runCommand(configDir: string, opts: { input?: string; inpu
     const result = await engine.run(input, opts.start ? { startNode: opts.start } : {});
     io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     code = result.status === "success" ? 0 : 1;
-    if (opts.events) await writeEvents(resolve(io.cwd(), opts.events), engine, result.taskId);
+    if (eventsFile) await writeEvents(eventsFile, engine, io);
   } catch (err) {
     await engine.shutdown();
     if (err instanceof EngineError) throw new CliExit(printEngineError(err, io));
@@ -79,13 +97,14 @@ export async function runCommand(configDir: string, opts: { input?: string; inpu
   if (code !== 0) throw new CliExit(code);
 }
 
-async function writeEvents(path: string, engine: Engine, _taskId: string): Promise<void> {
-  const out = createWriteStream(path);
-  await new Promise<void>((res, rej) => {
-    out.on("error", rej);
-    for (const e of engine.getEvents()) out.write(`${JSON.stringify(e)}\n`);
-    out.end(res);
-  });
+async function writeEvents(file: FileHandle, engine: Engine, io: CliIO): Promise<void> {
+  const lines = engine.getEvents().map((e) => `${JSON.stringify(e)}\n`);
+  try {
+    await file.writeFile(lines.join(""));
+  } catch (err) {
+    io.stderr(`error: [CLI_INPUT] --events: writing the events failed: ${errorMessage(err)}\n`);
+    throw new CliExit(2);
+  }
 }
 
 /** `agent-engine validate` */

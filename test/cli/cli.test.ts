@@ -89,6 +89,14 @@ describe("agent-engine run", () => {
     for (let i = 1; i < lines.length; i++) assert.ok(lines[i]!.seq > lines[i - 1]!.seq);
   });
 
+  test("an --events path that cannot be written fails fast with exit 2, before the task runs", async () => {
+    const r = await cli(["run", "examples/support-triage", "--input", "{}", "--events", "/nonexistent-dir-agent-engine/events.jsonl"]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /CLI_INPUT.*--events/);
+    assertNoStackTrace(r.stderr);
+  });
+
   test("invalid config exits 2 with every problem located, and no stack trace", async () => {
     const dir = await configDir({
       "workflow.yaml": `
