@@ -128,6 +128,19 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * A failure of one stage (node execution) with an engine code: what the runtime, the agent runner
+ * and the tool registry throw so the failure is recorded with that code. Anything else a
+ * handler throws is recorded as `HANDLER_FAILED` (agents: `AGENT_FAILED`), its own `code`, if
+ * any, kept apart as `originalCode`.
+ */
+export class StageError extends EngineError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; nodeId?: string }) {
+    super(options?.nodeId === undefined ? { code, message } : { code, message, nodeId: options.nodeId }, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "StageError";
+  }
+}
+
 /** Raised when a config directory is invalid. `details` lists every problem found, not just the first. */
 export class ConfigError extends EngineError {
   constructor(details: readonly ErrorDetail[], options?: { cause?: unknown }) {

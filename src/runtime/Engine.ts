@@ -10,7 +10,7 @@ import { compileSchema } from "../dag/compileSchema.js";
 import { loadProject } from "../dag/buildGraph.js";
 import type { ProjectConfig } from "../config/types.js";
 import type { CompiledSchema, GraphNode, WorkflowGraph } from "../dag/types.js";
-import { EngineError, type ErrorDetail } from "../errors.js";
+import { EngineError, StageError, errorMessage, type ErrorCode, type ErrorDetail } from "../errors.js";
 import type { NotJsonError} from "../json.js";
 import { sealJson, type JsonValue } from "../json.js";
 import { loadPlugins, type PluginLoadFailure } from "../plugins/loader.js";
@@ -22,7 +22,7 @@ import { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
-import { Run, type RunServices } from "./Run.js";
+import { Run, type RunServices, type Scheduling } from "./Run.js";
 import type { NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
 
 /** Options of {@link Engine.fromConfigDir}. */
@@ -39,6 +39,13 @@ export interface EngineOptions {
    * APIs. Results and events are the same for any value. Default: unlimited.
    */
   readonly maxConcurrency?: number;
+  /**
+   * How a run orders execution. `"eager"` (default): a stage starts as soon as its own input is
+   * known, so a slow branch never holds back an unrelated fast one. `"waves"`: each wave of
+   * ready stages runs only after the previous one is committed (the model of CONTRACT §3, kept
+   * for comparison). Results and the event sequence are identical either way; only latency differs.
+   */
+  readonly scheduling?: Scheduling;
   /** Plugins to register in addition to those in plugins.yaml. */
   readonly plugins?: readonly Plugin[];
   /** Diagnostics (plugin failures, warnings). Default: stderr, level `AGENT_ENGINE_LOG_LEVEL` or `warn`. */
@@ -98,6 +105,7 @@ export class Engine {
     readonly pluginLoadFailures: readonly PluginLoadFailure[],
     private readonly shutdownTimeoutMs: number,
     maxConcurrency: number,
+    private readonly scheduling: Scheduling,
   ) {
     this.bus = bus;
     this.registry = registry;
@@ -105,8 +113,10 @@ export class Engine {
       graph,
       bus,
       handlers,
-      callAgent: (node, input, context, scope) => agents.run(node.agent!, input, context, scope),
-      callTool: (_node, toolId, args, scope) => tools.call(toolId, args, scope),
+      // The agent runner and the tool registry are engine code: a code they attach is an engine
+      // code (StageError); anything else a handler throws is HANDLER_FAILED with its code kept apart.
+      callAgent: (node, input, context, scope) => agents.run(node.agent!, input, context, scope).catch(asStageError),
+      callTool: (_node, toolId, args, scope) => tools.call(toolId, args, scope).catch(asStageError),
       assembleContext: (node) => contexts.assemble(node.context),
       newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
       maxConcurrency,
@@ -125,6 +135,9 @@ export class Engine {
     const maxConcurrency = options.maxConcurrency ?? Number.POSITIVE_INFINITY;
     if (typeof maxConcurrency !== "number" || !(maxConcurrency >= 1)) {
       throw new EngineError({ code: "INVALID_OPTION", path: "maxConcurrency", message: `maxConcurrency must be a number >= 1 (or omitted for no limit), got ${String(options.maxConcurrency)}` });
+    }
+    if (options.scheduling !== undefined && options.scheduling !== "eager" && options.scheduling !== "waves") {
+      throw new EngineError({ code: "INVALID_OPTION", path: "scheduling", message: `scheduling must be "eager" or "waves", got ${String(options.scheduling)}` });
     }
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
@@ -164,7 +177,7 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
-    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency));
+    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager");
   }
 
   /**
@@ -189,7 +202,7 @@ export class Engine {
     } catch (err) {
       throw new EngineError({ code: "INPUT_NOT_JSON", message: `run() input must be JSON data: ${(err as NotJsonError).message}` });
     }
-    return new Run(this.services, options.signal).execute(sealed, start);
+    return new Run(this.services, options.signal, this.scheduling).execute(sealed, start);
   }
 
   /**
@@ -262,3 +275,16 @@ function compileToolSchema(config: ProjectConfig, schema: unknown): CompiledSche
   return undefined;
 }
 
+
+/** Re-throws an error of the agent runner or tool registry with its engine code as a {@link StageError}. */
+function asStageError(err: unknown): never {
+  if (err instanceof EngineError) throw err;
+  let code: unknown;
+  try {
+    code = (err as { code?: unknown } | null)?.code;
+  } catch {
+    code = undefined;
+  }
+  if (typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) && !/^E[A-Z]+$/.test(code)) throw new StageError(code as ErrorCode, errorMessage(err), { cause: err });
+  throw err;
+}

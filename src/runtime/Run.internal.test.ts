@@ -31,9 +31,9 @@ edges:
   });
   try {
     const { graph } = await loadProject(dir);
-    const broken: WorkflowGraph = Object.defineProperty({ ...graph }, "topoOrder", {
-      get(): never {
-        throw new Error("topological order corrupted");
+    const broken: WorkflowGraph = Object.defineProperty({ ...graph }, "canReach", {
+      value(): never {
+        throw new Error("reachability corrupted");
       },
     });
     const bus = new TelemetryBus();
@@ -54,7 +54,7 @@ edges:
     const result = await run.execute({ a: 1 }, graph.nodes.get("s")!);
     assert.equal(result.status, "failure");
     assert.equal(result.error?.code, "INTERNAL_ERROR");
-    assert.match(result.error?.message ?? "", /topological order corrupted/);
+    assert.match(result.error?.message ?? "", /reachability corrupted/);
     const errors = bus.getEvents({ type: "error" });
     assert.equal(errors.length, 1);
     assert.equal(errors[0]!.type === "error" && errors[0]!.payload.source, "runtime");

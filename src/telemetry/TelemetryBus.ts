@@ -60,16 +60,18 @@ export class TelemetryBus {
 
   /**
    * Records an event and delivers it to the sink. The payload's nested values must already be
-   * sealed (see `sealJson`); the payload object itself is frozen here.
+   * sealed (see `sealJson`); the payload object itself is frozen here. `at` is when the event
+   * happened (ISO-8601) when that is earlier than its emission (work committed later); default now.
    */
-  emit<T extends EventType>(type: T, taskId: string, nodeId: string | undefined, payload: EventPayloads[T]): EngineEvent {
+  emit<T extends EventType>(type: T, taskId: string, nodeId: string | undefined, payload: EventPayloads[T], at?: string): EngineEvent {
     const seq = ++this.seqCounter;
+    const timestamp = at ?? this.timestamp();
     Object.freeze(payload);
     // Two literal shapes rather than a spread: this is the hottest allocation in the engine.
     const event = (
       nodeId === undefined
-        ? { id: `${this.idPrefix}-${seq}`, seq, type, taskId, timestamp: this.timestamp(), payload }
-        : { id: `${this.idPrefix}-${seq}`, seq, type, taskId, nodeId, timestamp: this.timestamp(), payload }
+        ? { id: `${this.idPrefix}-${seq}`, seq, type, taskId, timestamp, payload }
+        : { id: `${this.idPrefix}-${seq}`, seq, type, taskId, nodeId, timestamp, payload }
     ) as EngineEvent;
     Object.freeze(event);
     this.record(event);

@@ -20,6 +20,10 @@ export interface ErrorInfo {
   readonly code: string;
   readonly message: string;
   readonly path?: string;
+  /** The `code` of a foreign error (a handler's own, Node's `ERR_*`), kept apart from the engine code. */
+  readonly originalCode?: string;
+  /** History entries only: the stack frames of the user's code that threw (no engine frames). */
+  readonly stack?: string;
 }
 
 /** An edge as it appears inside events. */

@@ -48,9 +48,27 @@ describe("node failures", () => {
     assert.match(result.error!.message, /plain string/);
   });
 
-  it("a thrown error with an upper-case code keeps it; Node codes are wrapped", async () => {
-    await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw Object.assign(new Error("mine"), { code: "MY_CODE" }); } }, "MY_CODE");
-    await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw Object.assign(new Error("fs"), { code: "ENOENT" }); } }, "HANDLER_FAILED");
+  it("a handler's own error code never becomes an engine code: HANDLER_FAILED, the code kept as originalCode", async () => {
+    for (const code of ["MY_CODE", "ENOENT", "ERR_INVALID_ARG_TYPE", "TOOL_NOT_ALLOWED"]) {
+      const { result, events } = await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw Object.assign(new Error("mine"), { code }); } }, "HANDLER_FAILED");
+      assert.equal(result.history[1]!.error?.originalCode, code);
+      const failed = events.find((e) => e.type === "node.failed")!;
+      assert.equal((failed.payload as { error: { code: string; originalCode?: string } }).error.originalCode, code);
+    }
+    // A hostile error: a throwing `code` getter, a Proxy. Still HANDLER_FAILED, never a crash.
+    const hostile = { get code(): string { throw new Error("gotcha"); }, get message(): string { throw new Error("gotcha"); } };
+    await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw hostile; } }, "HANDLER_FAILED");
+    await failsWith({ "workflow.yaml": wf() }, 1, { step: async () => { throw new Proxy({}, { get() { throw new Error("trap"); } }); } }, "HANDLER_FAILED");
+    await failsWith({ "workflow.yaml": wf() }, 1, { step: () => Promise.reject(hostile) }, "HANDLER_FAILED");
+  });
+
+  it("the history entry carries the stack of the user's code that threw (no engine frames)", async () => {
+    const { result, events } = await failsWith({ "workflow.yaml": wf() }, 1, { step: function userStep() { throw new Error("kaboom"); } }, "HANDLER_FAILED");
+    const stack = result.history[1]!.error?.stack ?? "";
+    assert.match(stack, /userStep/);
+    assert.doesNotMatch(stack, /StageExecutor|Run\.js/);
+    const failed = events.find((e) => e.type === "node.failed")!;
+    assert.equal((failed.payload as { error: { stack?: string } }).error.stack, undefined, "events carry code and message only");
   });
 
   for (const [what, value] of [

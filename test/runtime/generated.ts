@@ -164,14 +164,18 @@ export function compile(spec: Spec): { yaml: string; behaviors: Map<string, Beha
   return { yaml: JSON.stringify({ name: "generated", nodes, edges }, null, 1), behaviors };
 }
 
-const pause = (): Promise<void> => new Promise((r) => (Math.random() < 0.5 ? setImmediate(r) : setTimeout(r, Math.random() * 2)));
+/** How handlers take their time: random small pauses, none at all (synchronous), or uneven per-stage sleeps. */
+export type Pacing = "random" | "sync" | "uneven";
 
-export function handlersFor(seed: number, behaviors: Map<string, Behavior>): Record<string, NodeHandler> {
+const pause = (): Promise<void> => new Promise((r) => (Math.random() < 0.5 ? setImmediate(r) : setTimeout(r, Math.random() * 2)));
+/** Some stages take much longer than others (a slow LLM call next to fast ones). */
+const unevenPause = (): Promise<void> => new Promise((r) => setTimeout(r, Math.random() < 0.2 ? 5 + Math.random() * 10 : Math.random()));
+
+export function handlersFor(seed: number, behaviors: Map<string, Behavior>, pacing: Pacing = "random"): Record<string, NodeHandler> {
   const out: Record<string, NodeHandler> = {};
   for (const [id, b] of behaviors) {
     if (b.role === "merge" || b.role === "exit") continue;
-    out[id] = async (input: unknown, _ctx: HandlerContext) => {
-      await pause();
+    const body = (input: unknown): unknown => {
       // Merge inputs carry generated task ids; hash without them so behaviour is reproducible.
       const h = hash(`${seed}|${id}|${JSON.stringify(input, (k, v: unknown) => (k === "task_id" ? undefined : v))}`);
       if (b.fail === "always" || (b.fail === "sometimes" && h % 3 === 0)) throw new Error(`${id} failed (h=${h})`);
@@ -189,6 +193,13 @@ export function handlersFor(seed: number, behaviors: Map<string, Behavior>): Rec
           return { n: id, h: h % 1000 };
       }
     };
+    out[id] =
+      pacing === "sync"
+        ? (input: unknown, _ctx: HandlerContext) => body(input)
+        : async (input: unknown, _ctx: HandlerContext) => {
+            await (pacing === "uneven" ? unevenPause() : pause());
+            return body(input);
+          };
   }
   return out;
 }
@@ -198,8 +209,19 @@ export interface Outcome {
   events: readonly EngineEvent[];
 }
 
-export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>): Promise<Outcome> {
-  const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, handlers: handlersFor(spec.seed, behaviors) });
+export interface RunSpecOptions {
+  readonly pacing?: Pacing;
+  readonly scheduling?: "eager" | "waves";
+  readonly maxConcurrency?: number;
+}
+
+export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, options: RunSpecOptions = {}): Promise<Outcome> {
+  const engine = await Engine.fromConfigDir(dir, {
+    logger: silentLogger,
+    handlers: handlersFor(spec.seed, behaviors, options.pacing),
+    ...(options.scheduling ? { scheduling: options.scheduling } : {}),
+    ...(options.maxConcurrency ? { maxConcurrency: options.maxConcurrency } : {}),
+  });
   try {
     const result = await engine.run({ seed: spec.seed % 1000 });
     return { result, events: engine.getEvents() };

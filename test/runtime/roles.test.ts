@@ -377,10 +377,11 @@ describe("branch + merge", () => {
     const { result, events } = await runWorkflow({ "workflow.yaml": branchMerge(undefined) }, 0, { handlers: arms(false) });
     assert.equal(result.status, "success");
     const [ca, cb, cc] = result.children;
+    // `index` is the clone's outbound-edge position at the branch (§14).
     assert.deepEqual(result.output, [
-      { node_id: "c", output: "C", status: "success", task_id: cc!.taskId },
-      { node_id: "a", output: "A", status: "success", task_id: ca!.taskId },
-      { node_id: "b", output: "B", status: "success", task_id: cb!.taskId },
+      { node_id: "c", output: "C", status: "success", task_id: cc!.taskId, index: 2 },
+      { node_id: "a", output: "A", status: "success", task_id: ca!.taskId, index: 0 },
+      { node_id: "b", output: "B", status: "success", task_id: cb!.taskId, index: 1 },
     ]);
     assert.deepEqual(path(result), ["begin", "fan", "join", "done"]);
     for (const c of result.children) assert.equal(c.status, "success");
@@ -390,9 +391,9 @@ describe("branch + merge", () => {
     assert.equal(merge.nodeId, "join");
     assert.deepEqual(merge.payload, {
       inputs: [
-        { node_id: "c", status: "success", task_id: cc!.taskId },
-        { node_id: "a", status: "success", task_id: ca!.taskId },
-        { node_id: "b", status: "success", task_id: cb!.taskId },
+        { node_id: "c", status: "success", task_id: cc!.taskId, index: 2 },
+        { node_id: "a", status: "success", task_id: ca!.taskId, index: 0 },
+        { node_id: "b", status: "success", task_id: cb!.taskId, index: 1 },
       ],
       failed: [],
       onFailure: "fail_on_any",
@@ -483,14 +484,15 @@ edges:
     return `${name}:${String(item)}`;
   };
 
-  it("assigns items round-robin over edges; merge input is ordered by edge, then item", async () => {
+  it("assigns items round-robin over edges; merge input is in item order whatever the edge (§14)", async () => {
     const { result, events } = await runWorkflow({ "workflow.yaml": SPLIT3 }, [0, 1, 2, 3, 4], { handlers: { w1: worker("w1"), w2: worker("w2"), w3: worker("w3") } });
     assert.equal(result.status, "success");
-    assert.deepEqual((result.output as { output: string }[]).map((x) => x.output), ["w1:0", "w1:3", "w2:1", "w2:4", "w3:2"]);
+    assert.deepEqual((result.output as { output: string }[]).map((x) => x.output), ["w1:0", "w2:1", "w3:2", "w1:3", "w2:4"]);
+    assert.deepEqual((result.output as { index: number }[]).map((x) => x.index), [0, 1, 2, 3, 4]);
     const kids = result.children;
     assert.equal(kids.length, 5);
     assert.deepEqual(kids.map((k) => [k.input, path(k)]), [[0, ["w1"]], [1, ["w2"]], [2, ["w3"]], [3, ["w1"]], [4, ["w2"]]]);
-    assert.deepEqual((result.output as { task_id: string }[]).map((x) => x.task_id), [0, 3, 1, 4, 2].map((i) => kids[i]!.taskId));
+    assert.deepEqual((result.output as { task_id: string }[]).map((x) => x.task_id), [0, 1, 2, 3, 4].map((i) => kids[i]!.taskId));
     const split = events.find((e) => e.type === "routing.split")!;
     assert.deepEqual(split.payload, {
       count: 5,
@@ -504,7 +506,7 @@ edges:
     const wf = SPLIT3.replace("  - { from: sp, to: w3 }\n", "").replace("  - { id: w3, kind: deterministic, role: linear }\n", "").replace("  - { from: w3, to: gather }\n", "");
     const { result } = await runWorkflow({ "workflow.yaml": wf }, ["x"], { handlers: { w1: worker("w1"), w2: worker("w2") } });
     assert.equal(result.status, "success");
-    assert.deepEqual(result.output, [{ node_id: "w1", output: "w1:x", status: "success", task_id: result.children[0]!.taskId }]);
+    assert.deepEqual(result.output, [{ node_id: "w1", output: "w1:x", status: "success", task_id: result.children[0]!.taskId, index: 0 }]);
   });
 
   for (const [what, value] of [["an empty array", []], ["an object", { a: 1 }], ["null", null]] as const) {
@@ -599,7 +601,7 @@ edges:
       },
     });
     assert.equal(result.status, "success");
-    assert.deepEqual(result.output, [["inner", ["w1(p)", "w1(r)", "w2(q)"]], ["other", "other"]]);
+    assert.deepEqual(result.output, [["inner", ["w1(p)", "w2(q)", "w1(r)"]], ["other", "other"]]);
     assert.deepEqual(path(result), ["begin", "fan", "outer", "done"]);
     const clone = result.children[0]!;
     assert.deepEqual(path(clone), ["sp", "inner"]);

@@ -1,0 +1,262 @@
+/**
+ * Executes one stage: cancellation and timeout, context assembly, schema checks, invoking the
+ * handler or agent, sealing the output. Knows nothing about order, routing or merges; returns
+ * synchronously when the handler does. Internal.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
+import type { GraphNode, WorkflowGraph } from "../dag/types.js";
+import { EngineError, StageError, errorMessage, errorStack } from "../errors.js";
+import { NotJsonError, sealJson, type JsonValue } from "../json.js";
+import type { ErrorInfo } from "../telemetry/events.js";
+import { isoNow } from "../telemetry/clock.js";
+import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
+import { info, StageScope, type Stage, type StageOutcome } from "./task.js";
+import type { HandlerContext, NodeHandler } from "./types.js";
+
+/** Services a run needs from the engine. Internal. */
+export interface RunServices {
+  readonly graph: WorkflowGraph;
+  readonly bus: TelemetryBus;
+  readonly handlers: ReadonlyMap<string, NodeHandler>;
+  /** Runs an agent node; emits agent events through `scope`. */
+  callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope): Promise<JsonValue>;
+  /** Invokes a tool for a node (allow-list already checked); emits tool events through `scope`. */
+  callTool(node: GraphNode, toolId: string, args: unknown, scope: StageScope): Promise<JsonValue>;
+  /** Assembles the node's context, or returns null for `none`. Throws with an ErrorInfo-like error. */
+  assembleContext(node: GraphNode, input: JsonValue): JsonValue;
+  /** New root task id. */
+  newTaskId(): string;
+  /** At most this many stages execute at once (Infinity: all). */
+  readonly maxConcurrency: number;
+}
+
+const NEVER: AbortSignal = new AbortController().signal;
+const ENGINE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  try {
+    return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as { then?: unknown }).then === "function";
+  } catch {
+    return false; // a hostile getter: not a thenable we will adopt
+  }
+}
+
+/** Reads a foreign error's own `code` without ever throwing. */
+function foreignCode(err: unknown): string | undefined {
+  try {
+    if (err === null || typeof err !== "object") return undefined;
+    const c = (err as { code?: unknown }).code;
+    return typeof c === "string" && c.length > 0 && c.length <= 200 ? c : typeof c === "number" && Number.isFinite(c) ? String(c) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Frames of the user's code in a stack (engine and Node-internal frames dropped). */
+function userStack(err: unknown): string | undefined {
+  const stack = errorStack(err);
+  if (stack === undefined) return undefined;
+  const frames = stack.split("\n").filter((l) => l.startsWith("    at ") && !l.includes(ENGINE_DIR) && !l.includes("node:internal") && !l.includes("(<anonymous>)"));
+  return frames.length > 0 ? frames.slice(0, 10).join("\n") : undefined;
+}
+
+/**
+ * The record of a thrown value: engine errors keep their code; anything else gets `fallback`,
+ * its own code kept as `originalCode`. Total: never throws for hostile values.
+ */
+export function toErrorInfo(err: unknown, fallback: string): ErrorInfo {
+  if (err instanceof EngineError) {
+    const d = err.details[0];
+    return info(err.code, d?.message ?? errorMessage(err));
+  }
+  const message = errorMessage(err);
+  const original = foreignCode(err);
+  const stack = userStack(err);
+  return Object.freeze({ code: fallback, message, ...(original === undefined ? {} : { originalCode: original }), ...(stack === undefined ? {} : { stack }) });
+}
+
+/** Runs stages; one per run. */
+export class StageExecutor {
+  constructor(
+    private readonly services: RunServices,
+    private readonly runSignal: AbortSignal,
+  ) {}
+
+  get aborted(): boolean {
+    return this.runSignal.aborted;
+  }
+
+  /** Executes `stage`; synchronous when everything it calls is. Never throws or rejects. */
+  execute(stage: Stage): StageOutcome | Promise<StageOutcome> {
+    const startedMs = performance.now();
+    const startedAt = isoNow();
+    stage.startedAt = startedAt;
+    const { node, task } = stage;
+    const fail = (error: ErrorInfo, scope: StageScope | undefined): StageOutcome => outcome(false, stage.input, error, startedAt, startedMs, scope);
+
+    if (stage.preFailed) return fail(stage.preFailed, undefined);
+    if (this.runSignal.aborted) return fail(info("ABORTED", "the run was cancelled before this node started"), undefined);
+    if (node.schemaIn) {
+      const problems = node.schemaIn.validate(stage.input);
+      if (problems.length > 0) return fail(info("SCHEMA_IN_FAILED", `input does not match schema_in "${node.schemaIn.name}": ${problems.join("; ")}`), undefined);
+    }
+
+    // The stage's signal: the run's, plus the node's timeout. Created lazily for deterministic
+    // handlers (most never look at it); a stage must not leave a listener on the run's signal
+    // (Node warns past 10, and a long run has thousands of stages) or a timer behind.
+    const timeoutMs = node.timeoutMs;
+    const runSignal = this.runSignal;
+    let controller: AbortController | undefined;
+    let forward: (() => void) | undefined;
+    const signal = (): AbortSignal => {
+      if (controller === undefined) {
+        if (timeoutMs === undefined && runSignal === NEVER) return NEVER;
+        controller = new AbortController();
+        if (runSignal !== NEVER) {
+          if (runSignal.aborted) controller.abort(runSignal.reason);
+          else {
+            const c = controller;
+            forward = () => c.abort(runSignal.reason);
+            runSignal.addEventListener("abort", forward, { once: true });
+          }
+        }
+      }
+      return controller.signal;
+    };
+    const cleanup = (): void => {
+      if (forward !== undefined) runSignal.removeEventListener("abort", forward);
+    };
+
+    const needsScope = node.kind === "agent" || node.tools.length > 0 || node.context !== "none";
+    const scope = needsScope ? new StageScope(task.id, node.id, signal()) : undefined;
+
+    let context: JsonValue = null;
+    if (node.context !== "none") {
+      try {
+        context = this.services.assembleContext(node, stage.input);
+        scope!.emit("context.assembled", {
+          profile: node.context,
+          items: Array.isArray((context as { items?: unknown } | null)?.items) ? (context as { items: unknown[] }).items.length : 0,
+          context,
+        });
+      } catch (err) {
+        const e = toErrorInfo(err, "CONTEXT_FAILED");
+        scope!.emit("context.failed", { profile: node.context, error: info("CONTEXT_FAILED", e.message) });
+        cleanup();
+        return fail(info("CONTEXT_FAILED", e.message), scope);
+      }
+    }
+
+    const fallback = node.kind === "agent" ? "AGENT_FAILED" : "HANDLER_FAILED";
+    let raw: unknown;
+    try {
+      raw = this.invoke(stage, context, scope, signal);
+    } catch (err) {
+      cleanup();
+      return fail(toErrorInfo(err, fallback), scope);
+    }
+    if (!isPromiseLike(raw)) {
+      cleanup();
+      // A synchronous handler cannot be pre-empted; one that overran its budget is still
+      // reported as timed out, so a timeout means the same thing for every handler.
+      if (timeoutMs !== undefined && performance.now() - startedMs > timeoutMs) {
+        return fail(info("NODE_TIMEOUT", `node "${node.id}" ran synchronously for longer than timeout_ms ${timeoutMs} (a synchronous handler cannot be interrupted; make it async and watch ctx.signal)`), scope);
+      }
+      return this.finish(stage, raw, startedAt, startedMs, scope);
+    }
+    // Async: race the handler against cancellation and the timeout, so a handler that ignores
+    // its signal (or never settles) cannot hold the run hostage.
+    return new Promise<StageOutcome>((resolve) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (o: StageOutcome): void => {
+        if (done) return;
+        done = true;
+        if (timer !== undefined) clearTimeout(timer);
+        if (controller !== undefined) controller.signal.removeEventListener("abort", onAbort);
+        cleanup();
+        resolve(o);
+      };
+      const onAbort = (): void => {
+        const reason: unknown = controller?.signal.reason;
+        settle(fail(isTimeout(reason) ? reason : info("ABORTED", "the run was cancelled while this node was running"), scope));
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const e = info("NODE_TIMEOUT", `node "${node.id}" exceeded timeout_ms ${timeoutMs}`);
+          if (controller !== undefined) controller.abort(e);
+          else settle(fail(e, scope));
+        }, timeoutMs);
+      }
+      const s = timeoutMs !== undefined || runSignal !== NEVER ? signal() : NEVER;
+      if (s !== NEVER) {
+        if (s.aborted) onAbort();
+        else s.addEventListener("abort", onAbort, { once: true });
+      }
+      try {
+        // Adopted once, with our own callbacks: a hostile thenable can call them any number of
+        // times (only the first counts) or never (the timeout ends the stage).
+        (raw as PromiseLike<unknown>).then(
+          (value) => settle(this.finish(stage, value, startedAt, startedMs, scope)),
+          (err: unknown) => settle(fail(toErrorInfo(err, fallback), scope)),
+        );
+      } catch (err) {
+        settle(fail(toErrorInfo(err, fallback), scope));
+      }
+    });
+  }
+
+  private invoke(stage: Stage, context: JsonValue, scope: StageScope | undefined, signal: () => AbortSignal): unknown {
+    const { node, task, input } = stage;
+    if (node.kind === "agent") return this.services.callAgent(node, input, context, scope!);
+    const handler = this.services.handlers.get(node.id);
+    if (handler === undefined) return input;
+    const services = this.services;
+    const ctx: HandlerContext = {
+      taskId: task.id,
+      nodeId: node.id,
+      get signal() {
+        return signal();
+      },
+      context,
+      callTool(toolId: string, args?: unknown): Promise<JsonValue> {
+        if (scope === undefined || !node.tools.includes(toolId)) {
+          const allowed = node.tools.length > 0 ? node.tools.join(", ") : "none";
+          return Promise.reject(new StageError("TOOL_NOT_ALLOWED", `node "${node.id}" may not call tool "${toolId}"; add it to the node's tools: list in workflow.yaml (allowed: ${allowed})`));
+        }
+        return services.callTool(node, toolId, args, scope);
+      },
+    };
+    return handler(input, ctx);
+  }
+
+  private finish(stage: Stage, value: unknown, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
+    const { node } = stage;
+    let output: JsonValue;
+    try {
+      output = sealJson(value);
+    } catch (err) {
+      const msg = err instanceof NotJsonError ? err.message : errorMessage(err);
+      return outcome(false, stage.input, info("OUTPUT_NOT_JSON", `node "${node.id}" returned a non-JSON value: ${msg}`), startedAt, startedMs, scope);
+    }
+    if (node.schemaOut) {
+      const problems = node.schemaOut.validate(output);
+      if (problems.length > 0) {
+        return outcome(false, stage.input, info("SCHEMA_OUT_FAILED", `output does not match schema_out "${node.schemaOut.name}": ${problems.join("; ")}`), startedAt, startedMs, scope);
+      }
+    }
+    return outcome(true, output, undefined, startedAt, startedMs, scope);
+  }
+}
+
+function isTimeout(reason: unknown): reason is ErrorInfo {
+  return reason !== null && typeof reason === "object" && (reason as ErrorInfo).code === "NODE_TIMEOUT";
+}
+
+function outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
+  const durationMs = performance.now() - startedMs;
+  return { ok, output, ...(error ? { error } : {}), startedAt, endedAt: isoNow(), durationMs, scope };
+}

@@ -1,0 +1,135 @@
+/**
+ * The run's data model: tasks, fork frames, stages and their outcomes. Plain state, no
+ * behaviour beyond small accessors; the loop (Run), the executor (StageExecutor) and the
+ * fork-join module (ForkJoin) share it. Internal.
+ *
+ * @module
+ */
+import type { GraphNode } from "../dag/types.js";
+import { freezeShell, type JsonValue } from "../json.js";
+import type { ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
+import { isoNow } from "../telemetry/clock.js";
+import type { Plan } from "./transition.js";
+import type { HistoryEntry, TaskResult, ToolCallRecord } from "./types.js";
+
+/** A branch or split in progress: the parent task waits while its children run. */
+export interface ForkFrame {
+  readonly parent: TaskState;
+  readonly nodeId: string;
+  readonly kind: "branch" | "split";
+  readonly children: TaskState[];
+  ended: number;
+  /** Arrivals waiting in unfired merge groups. */
+  waiting: number;
+  /** A merge of this fork already resumed the parent. */
+  resumed: boolean;
+  settled: boolean;
+}
+
+/** One task (root, clone or subtask) of a run. */
+export class TaskState {
+  output: JsonValue;
+  readonly history: HistoryEntry[] = [];
+  partial = false;
+  error: ErrorInfo | undefined;
+  status: Status | undefined;
+  /** Children made by this task's forks (ids `<id>.<n>`). */
+  forkChildren = 0;
+  /** Clones of this task made by a second merge of one of its forks (ids `<id>.m<n>`). */
+  mergeClones = 0;
+  constructor(
+    readonly id: string,
+    readonly input: JsonValue,
+    readonly lineage: readonly string[],
+    /** The fork that created this task (undefined for the root). */
+    readonly fork: ForkFrame | undefined,
+    /** Every enclosing fork, outermost first. */
+    readonly forks: readonly ForkFrame[],
+    /** Index among its fork's children (item index for a split, edge position for a branch). */
+    readonly itemIndex: number,
+  ) {
+    this.output = input;
+  }
+  get ended(): boolean {
+    return this.status !== undefined;
+  }
+  /** Id of the node this task executed last, if any. */
+  lastNode(): string | undefined {
+    return this.history[this.history.length - 1]?.nodeId;
+  }
+  toResult(): TaskResult {
+    const r: TaskResult = {
+      taskId: this.id,
+      status: this.status ?? "failure",
+      output: this.output,
+      ...(this.error ? { error: this.error } : {}),
+      input: this.input,
+      lineage: this.lineage,
+      ...(this.fork ? { parentTaskId: this.fork.parent.id } : {}),
+      history: Object.freeze(this.history.slice()),
+    };
+    return Object.freeze(r);
+  }
+}
+
+/** Events and tool calls a stage produces while it runs, committed in order later. */
+export class StageScope {
+  /** `[type, payload, timestamp]`: the time is when it happened, not when it is committed. */
+  readonly events: [EventType, unknown, string][] = [];
+  readonly toolCalls: ToolCallRecord[] = [];
+  private calls = 0;
+  constructor(
+    readonly taskId: string,
+    readonly nodeId: string,
+    readonly signal: AbortSignal,
+  ) {}
+  /** Buffers an event; payload values must be sealed. */
+  emit<T extends EventType>(type: T, payload: EventPayloads[T]): void {
+    this.events.push([type, payload, isoNow()]);
+  }
+  /** Next call id for a tool call of this stage. */
+  nextCallId(): string {
+    return `${this.taskId}/${this.nodeId}/${++this.calls}`;
+  }
+}
+
+/** What executing a stage produced, before routing. */
+export interface StageOutcome {
+  readonly ok: boolean;
+  readonly output: JsonValue;
+  readonly error?: ErrorInfo;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly durationMs: number;
+  readonly scope: StageScope | undefined;
+}
+
+/**
+ * One unit of work: a task at a node with its input. Created once (by routing, a fork or a
+ * merge firing) and then executed at most once, as early as its input is known; its commit
+ * happens later, in the logical order.
+ */
+export interface Stage {
+  readonly task: TaskState;
+  readonly node: GraphNode;
+  readonly input: JsonValue;
+  /** Set for merge stages whose failure policy already decided the outcome. */
+  readonly preFailed?: ErrorInfo;
+  /** Logical depth (wave number): earlier waves get execution slots first. */
+  readonly wave: number;
+  /** Start order among stages of its wave, for fair slot assignment. */
+  readonly order: number;
+  /** Execution state. */
+  state: "new" | "queued" | "running" | "done";
+  startedAt?: string;
+  outcome?: StageOutcome;
+  /** Called once {@link outcome} is set, when the commit is waiting for it. */
+  waiter?: () => void;
+  /** Computed once from the outcome (see transition.ts). */
+  plan?: Plan;
+}
+
+/** A frozen `{ code, message[, path] }`. */
+export function info(code: string, message: string, path?: string): ErrorInfo {
+  return freezeShell(path === undefined ? { code, message } : { code, message, path });
+}
