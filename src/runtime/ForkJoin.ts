@@ -125,6 +125,9 @@ export class ForkJoin {
    */
   advance(force: boolean, hasReady: () => boolean): void {
     for (;;) {
+      // Settle first: a fork whose children all failed fires its own join, which makes its parent
+      // pending again; an outer merge that parent is heading to must not fire before it arrives.
+      this.settle();
       const fire = this.groups.filter((g) => this.canFire(g));
       if (fire.length === 0) {
         if (!force || this.groups.length === 0 || hasReady()) break;

@@ -63,3 +63,23 @@ describe("property: eager scheduling is equivalent to the wave model (CONTRACT Â
 function withoutStacks(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === "stack" ? undefined : x)));
 }
+
+describe("regressions found by the properties", () => {
+  it("an outer split merge waits for a subtask whose inner branch failed entirely (its join fires first)", async () => {
+    // split -> [x | y | branch -> (fail, fail) -> inner merge -> z] -> outer merge. The inner
+    // fork settles with no arrivals, which fires the inner merge; the outer merge fired before
+    // that subtask could arrive, and the root ended before one of its subtasks.
+    const spec = JSON.parse(
+      '{"seed":61867000,"chain":{"steps":[{"t":"fork","kind":"split","fail":"never","policy":"fail_on_any","arms":[[{"t":"linear","fail":"sometimes","cof":false}],[{"t":"linear","fail":"never","cof":false}],[{"t":"fork","kind":"branch","fail":"never","policy":"fail_on_any","arms":[[{"t":"linear","fail":"always","cof":false},{"t":"linear","fail":"never","cof":false}],[{"t":"linear","fail":"always","cof":false},{"t":"linear","fail":"never","cof":false}]]},{"t":"linear","fail":"never","cof":false}]]}],"end":{"t":"exit","alwaysFail":true}}}',
+    ) as Parameters<typeof compile>[0];
+    const { yaml, behaviors } = compile(spec);
+    const dir = await writeConfigDir({ "workflow.yaml": yaml });
+    try {
+      for (const options of [{ scheduling: "waves", pacing: "sync" }, { scheduling: "eager", pacing: "uneven" }] as const) {
+        checkOutcome(await runSpec(dir, spec, behaviors, options));
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
