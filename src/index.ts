@@ -27,7 +27,7 @@ export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogL
 export { Engine, type EngineOptions, type EngineShutdownReport } from "./runtime/Engine.js";
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions } from "./runtime/types.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
-export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage } from "./agents/types.js";
+export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
 export { OpenAiProvider, type OpenAiProviderOptions } from "./agents/OpenAiProvider.js";
 export { renderTemplate } from "./agents/render.js";

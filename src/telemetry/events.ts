@@ -37,6 +37,10 @@ export interface EdgeRef {
 export interface TokenUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
+  /** Input tokens served from the provider's prompt cache (part of `inputTokens`). */
+  readonly cachedInputTokens?: number;
+  /** Reasoning tokens (part of `outputTokens`), when the provider reports them. */
+  readonly reasoningTokens?: number;
 }
 
 /** Payload of each event type. */
