@@ -27,6 +27,7 @@ import { engineCases, eventsPerTask } from "./engine.js";
 import { computeRatios, gcAvailable, runInterleavedPair, runRoundRobin, stats, type BenchCase, type CaseResult, type Clock, type RatioResult, type RatioSpec } from "./harness.js";
 import { callbacksPerTask, langGraphCases } from "./langgraph.js";
 import { machineInfo } from "./machine.js";
+import { LATENCY_CASES, runLatencyCase } from "./latency.js";
 import { SCALE_CASES, runScaleCase } from "./scale.js";
 import { casesTable, ratiosTable, resultsSection, scaleTable, updateResultsMarkdown, type BenchRun, type ScaleResult } from "./report.js";
 
@@ -173,7 +174,7 @@ function runChild(name: string, quick: boolean): Promise<ScaleResult> {
 async function childMain(name: string, quick: boolean): Promise<void> {
   let result: ScaleResult;
   try {
-    result = await runScaleCase(name, quick);
+    result = name.startsWith("latency-") ? await runLatencyCase(name, quick) : await runScaleCase(name, quick);
   } catch (err) {
     result = { name, description: "", figures: {}, units: {}, error: err instanceof Error ? err.message : String(err) };
   }
@@ -191,10 +192,11 @@ async function main(): Promise<void> {
   const started = Date.now();
   const all = await allCases();
   const cases = all.cases.filter((c) => selected(args.filter, c.name, c.group));
-  const scaleNames = SCALE_CASES.filter((n) => selected(args.filter, n, "scale"));
+  const scaleNames = [...SCALE_CASES.filter((n) => selected(args.filter, n, "scale")), ...LATENCY_CASES.filter((n) => selected(args.filter, n, "latency"))];
   if (args.list) {
     for (const c of all.cases) console.log(`${c.group.padEnd(14)} ${c.name}`);
     for (const n of SCALE_CASES) console.log(`${"scale".padEnd(14)} ${n}`);
+    for (const n of LATENCY_CASES) console.log(`${"latency".padEnd(14)} ${n}`);
     await all.dispose();
     return;
   }
