@@ -74,7 +74,9 @@ export type ErrorCode =
   | "PLUGIN_STARTUP_FAILED"
   // CLI
   | "CLI_USAGE"
-  | "CLI_INPUT";
+  | "CLI_INPUT"
+  // LLM providers (src/agents/providers)
+  | "CONFIG_PROVIDER_KEY_MISSING";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {
