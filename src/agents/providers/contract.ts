@@ -43,7 +43,7 @@ export interface LlmResponse {
   readonly model?: string;
 }
 /** Passed to {@link CallHooks.onRetry} before each retry. */
-export interface RetryInfo { readonly attempt: number; readonly delayMs: number; readonly error: { readonly code: string; readonly message: string; readonly status?: number } }
+export interface RetryInfo { /** The attempt about to be made (2 for the first retry). */ readonly attempt: number; readonly delayMs: number; readonly error: { readonly code: string; readonly message: string; readonly status?: number } }
 /** Callbacks of one {@link LlmProvider.complete} call. */
 export interface CallHooks { onRetry?(info: RetryInfo): void }
 /** An LLM backend. */

@@ -74,7 +74,7 @@ for (const proto of protocols) {
       assert.deepEqual(r.sleeps, [3000]);
       assert.equal(r.retries.length, 1);
       const info = r.retries[0]!;
-      assert.equal(info.attempt, 1);
+      assert.equal(info.attempt, 2);
       assert.equal(info.delayMs, 3000);
       assert.equal(info.error.code, "HTTP_ERROR");
       assert.equal(info.error.status, 429);
@@ -92,7 +92,7 @@ for (const proto of protocols) {
       const r = recorder();
       await provider(s, { retries: 4 }, r.internals).complete(request(), r.hooks);
       assert.deepEqual(r.sleeps, [60_000, 0, 1500, 60_000]);
-      assert.deepEqual(r.retries.map((i) => i.attempt), [1, 2, 3, 4]);
+      assert.deepEqual(r.retries.map((i) => i.attempt), [2, 3, 4, 5]);
     });
 
     test("500, 408 and 409 are retried with exponential backoff and jitter", async () => {

@@ -142,7 +142,7 @@ export class HttpProvider implements LlmProvider {
       if (hooks?.onRetry) {
         const error = { code: RETRY_CODES[f.kind] ?? "LLM_FAILED", message: redact(f.message, this.secrets), ...(f.status === undefined ? {} : { status: f.status }) };
         try {
-          hooks.onRetry({ attempt, delayMs, error });
+          hooks.onRetry({ attempt: attempt + 1, delayMs, error });
         } catch {
           // a failing observer must not change the call's outcome
         }
