@@ -76,7 +76,12 @@ export type ErrorCode =
   | "CLI_USAGE"
   | "CLI_INPUT"
   // LLM providers (src/agents/providers)
-  | "CONFIG_PROVIDER_KEY_MISSING";
+  | "CONFIG_PROVIDER_KEY_MISSING"
+  // built-in tools, permissions and MCP servers (src/tools)
+  | "TOOL_PERMISSION_DENIED"
+  | "CONFIG_TOOL_PERMISSION"
+  | "MCP_SDK_MISSING"
+  | "MCP_SERVER_FAILED";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {

@@ -115,6 +115,44 @@ export interface ToolManifest {
   /** JSON Schema of the tool's arguments (stem or inline). */
   readonly schema?: string | Readonly<Record<string, unknown>>;
   readonly config?: Readonly<Record<string, unknown>>;
+  /** What a built-in tool may touch (see docs/tools.md); checked at load time and on every call. */
+  readonly permissions?: ToolPermissions;
+  /** `type: mcp`, stdio transport: the server's program and arguments (relative paths resolve against the config dir). */
+  readonly command?: readonly string[];
+  /** `type: mcp`, Streamable HTTP transport: the server's endpoint URL. */
+  readonly url?: string;
+  /** `type: mcp`, stdio: extra environment variables for the server process. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** `type: mcp`, stdio: working directory, relative to the config dir (default: the config dir). */
+  readonly cwd?: string;
+  /** `type: mcp`: HTTP headers sent to a Streamable HTTP server. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** `type: mcp`: connect and per-call timeout in ms (default 30,000). */
+  readonly timeout_ms?: number;
+}
+
+/** `permissions:` of a tool in tools.yaml. */
+export interface ToolPermissions {
+  /** File tools: the directory they are confined to, relative to the config dir. */
+  readonly filesystem_root?: string;
+  /** `write_file`: largest content written, in bytes; `read_file`: largest file read (default 10 MB). */
+  readonly max_bytes?: number;
+  /** `http_request`: must be `true`. */
+  readonly allow_network?: boolean;
+  /** `http_request`: host names (optionally `host:port`) requests and redirects may go to. */
+  readonly allowed_hosts?: readonly string[];
+  /** `http_request`: largest response body in bytes (default 1 MB). */
+  readonly max_response_bytes?: number;
+  /** `http_request`: redirects followed (default 5). */
+  readonly max_redirects?: number;
+  /** `run_command`: must be `true`. */
+  readonly allow_shell?: boolean;
+  /** `run_command`: program names (looked up in PATH) or absolute paths that may be run. */
+  readonly allowed_programs?: readonly string[];
+  /** `run_command` and `http_request`: timeout in ms (default 30,000). */
+  readonly timeout_ms?: number;
+  /** `run_command`: bytes kept of stdout and of stderr each (default 1 MB). */
+  readonly max_output_bytes?: number;
 }
 
 /** tools.yaml */

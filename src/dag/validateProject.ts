@@ -420,7 +420,7 @@ function checkNodeFields(config: ProjectConfig, r: Reporter, nodes: readonly Nod
       if (typeof t !== "string") return;
       if (config.files.tools === undefined && config.tools === undefined) {
         r.add("DAG_UNKNOWN_TOOL", `${p}/tools/${k}`, `lists tool ${q(t)} but tools.yaml is missing; create tools.yaml in ${config.dir} declaring it`, at);
-      } else if (!toolsUnknown && !toolIds.has(t)) {
+      } else if (!toolsUnknown && !toolIds.has(t) && !isMcpToolRef(config, t)) {
         r.add("DAG_UNKNOWN_TOOL", `${p}/tools/${k}`, `tool ${q(t)} is not declared in tools.yaml; declare it or use one of: ${list(toolIds)}`, { ...at, hint: didYouMean(t, toolIds) });
       }
     });
@@ -431,6 +431,14 @@ function checkNodeFields(config: ProjectConfig, r: Reporter, nodes: readonly Nod
       r.add("DAG_INVALID_FIELD", `${p}/context`, `context ${q(context)} is not \`none\`, \`global\` or a profile in memory.yaml; use one of: ${list(all)}`, { ...at, hint: didYouMean(context, all) });
     }
   }
+}
+
+/** `<server>.<tool>` or `<server>.*` of a `type: mcp` tool (its tools are known only when the server starts). */
+function isMcpToolRef(config: ProjectConfig, t: string): boolean {
+  const dot = t.indexOf(".");
+  if (dot <= 0 || dot === t.length - 1 || !isObj(config.tools)) return false;
+  const server = t.slice(0, dot);
+  return arr(config.tools.tools).some((x) => isObj(x) && x.id === server && x.type === "mcp");
 }
 
 function checkSchemaRef(config: ProjectConfig, r: Reporter, path: string, value: unknown, at: { nodeId?: string | undefined }): void {

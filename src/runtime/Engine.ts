@@ -19,6 +19,7 @@ import { PluginRegistry, type ShutdownReport } from "../plugins/PluginRegistry.j
 import type { EngineEvent, EventFilter } from "../telemetry/events.js";
 import { createConsoleLogger, type Logger } from "../telemetry/logger.js";
 import { TelemetryBus } from "../telemetry/TelemetryBus.js";
+import { expandGraphTools } from "../tools/expandGraph.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
@@ -86,6 +87,7 @@ export class Engine {
   private readonly bus: TelemetryBus;
   private readonly registry: PluginRegistry;
   private readonly services: RunServices;
+  private readonly tools: ToolRegistry;
   private readonly idPrefix = randomBytes(3).toString("hex");
   private taskCounter = 0;
   private closed = false;
@@ -109,8 +111,9 @@ export class Engine {
   ) {
     this.bus = bus;
     this.registry = registry;
+    this.tools = tools;
     this.services = {
-      graph,
+      graph: expandGraphTools(graph, (list) => tools.expand(list)),
       bus,
       handlers,
       // The agent runner and the tool registry are engine code: a code they attach is an engine
@@ -153,8 +156,17 @@ export class Engine {
       (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
       (schema) => compileToolSchema(config, schema),
       config.files.tools,
+      { configDir: config.dir, locate: (p) => config.locate("tools", p) },
     );
-    const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory);
+    const allowProblems = tools.checkNodes(graph.nodeList, config.files.workflow);
+    if (allowProblems.length > 0) {
+      await tools.close();
+      throw new EngineError(allowProblems);
+    }
+    const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory).catch(async (err: unknown) => {
+      await tools.close();
+      throw err;
+    });
 
     const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
     const registry = new PluginRegistry({
@@ -171,6 +183,7 @@ export class Engine {
       locate: (p) => config.locate("plugins", p),
     });
     if (plugins.error) {
+      await tools.close();
       await registry.shutdown(shutdownTimeoutMs);
       throw plugins.error;
     }
@@ -224,12 +237,14 @@ export class Engine {
   }
 
   /**
-   * Waits for pending plugin deliveries (up to `shutdownTimeoutMs`), then calls every plugin's
+   * Closes every MCP server (stdio server processes end),
+   * waits for pending plugin deliveries (up to `shutdownTimeoutMs`), then calls every plugin's
    * `onShutdown`, and reports what did not finish. The engine accepts no runs afterwards.
    * Calling it again returns the same kind of report with no plugins.
    */
   async shutdown(timeoutMs: number = this.shutdownTimeoutMs): Promise<EngineShutdownReport> {
     this.closed = true;
+    await this.tools.close();
     return this.registry.shutdown(timeoutMs);
   }
 }

@@ -1,0 +1,179 @@
+/**
+ * read_file, write_file, list_dir: real files and symlinks in temp dirs; refusals touch nothing.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
+import { EngineError } from "../errors.js";
+import { attempt, makeRegistry, makeScope } from "../../test/tools/harness.js";
+import type { ToolRegistry } from "./ToolRegistry.js";
+
+const SECRET = "TOP-SECRET-OUTSIDE";
+
+describe("file tools", () => {
+  let base: string;
+  let cfg: string;
+  let reg: ToolRegistry;
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), "ae-fs-"));
+    cfg = join(base, "cfg");
+    await mkdir(join(cfg, "data", "sub"), { recursive: true });
+    await mkdir(join(cfg, "out", "nested"), { recursive: true });
+    await mkdir(join(base, "outside"), { recursive: true });
+    await writeFile(join(base, "outside", "secret.txt"), SECRET);
+    await writeFile(join(cfg, "data", "a.txt"), "inside A");
+    await writeFile(join(cfg, "data", "sub", "b.txt"), "inside B");
+    await writeFile(join(cfg, "data", "ünï cødé.txt"), "unicode inside");
+    await symlink("a.txt", join(cfg, "data", "link_in"));
+    await symlink("../../outside/secret.txt", join(cfg, "data", "link_out"));
+    await symlink("../../outside", join(cfg, "data", "dir_out"));
+    await symlink(join(base, "outside", "secret.txt"), join(cfg, "data", "abs_link_out"));
+    await symlink("../../outside", join(cfg, "out", "dir_out"));
+    await symlink("../../outside/secret.txt", join(cfg, "out", "link_out"));
+    reg = await makeRegistry(
+      [
+        { id: "docs", type: "read_file", permissions: { filesystem_root: "./data" } },
+        { id: "small", type: "read_file", permissions: { filesystem_root: "./data", max_bytes: 4 } },
+        { id: "ls", type: "list_dir", permissions: { filesystem_root: "./data" } },
+        { id: "notes", type: "write_file", permissions: { filesystem_root: "./out", max_bytes: 20 } },
+      ],
+      cfg,
+    );
+  });
+  after(async () => {
+    await reg.close();
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("reads files under the root, through symlinks that stay inside, and unicode names", async () => {
+    assert.deepEqual(await reg.call("docs", { path: "a.txt" }, makeScope()), { content: "inside A" });
+    assert.deepEqual(await reg.call("docs", { path: "sub/../sub/./b.txt" }, makeScope()), { content: "inside B" });
+    assert.deepEqual(await reg.call("docs", { path: "link_in" }, makeScope()), { content: "inside A" });
+    assert.deepEqual(await reg.call("docs", { path: "ünï cødé.txt" }, makeScope()), { content: "unicode inside" });
+  });
+
+  for (const [what, path] of [
+    ["..", "../../outside/secret.txt"],
+    ["a .. that climbs after descending", "sub/../../data/../../outside/secret.txt"],
+    ["an absolute path", "ABS_SECRET"],
+    ["an absolute path to /etc", "/etc/passwd"],
+    ["a symlink to a file outside", "link_out"],
+    ["an absolute symlink outside", "abs_link_out"],
+    ["a symlinked directory outside", "dir_out/secret.txt"],
+    ["a NUL byte", "a.txt\0../../outside/secret.txt"],
+  ] as const) {
+    it(`refuses ${what} with TOOL_PERMISSION_DENIED and reads nothing`, async () => {
+      const scope = makeScope();
+      const r = await attempt(reg, "docs", { path: path === "ABS_SECRET" ? join(base, "outside", "secret.txt") : path }, scope);
+      assert.equal(r.ok, false);
+      assert.equal(!r.ok && r.code, "TOOL_PERMISSION_DENIED");
+      assert.deepEqual(scope.events.map((e) => e.type), ["tool.invoked", "tool.failed"]);
+      assert.equal((scope.events[1]!.payload as { error: { code: string } }).error.code, "TOOL_PERMISSION_DENIED");
+      assert.ok(!JSON.stringify(scope.events).includes(SECRET));
+      assert.equal(scope.toolCalls[0]!.status, "failure");
+    });
+  }
+
+  it("a missing file is TOOL_FAILED, not a permission error; a file over max_bytes is refused", async () => {
+    const r = await attempt(reg, "docs", { path: "nope.txt" });
+    assert.equal(!r.ok && r.code, "TOOL_FAILED");
+    assert.match(!r.ok ? r.message : "", /does not exist/);
+    const big = await attempt(reg, "small", { path: "a.txt" });
+    assert.equal(!big.ok && big.code, "TOOL_FAILED");
+    assert.match(!big.ok ? big.message : "", /max_bytes/);
+  });
+
+  it("arguments are checked against the built-in schema", async () => {
+    const r = await attempt(reg, "docs", { file: "a.txt" });
+    assert.equal(!r.ok && r.code, "TOOL_FAILED");
+    assert.match(!r.ok ? r.message : "", /schema/);
+  });
+
+  it("lists a directory sorted, with entry types; refuses to list outside", async () => {
+    const r = (await reg.call("ls", { path: "." }, makeScope())) as { entries: { name: string; type: string }[] };
+    assert.deepEqual(r.entries, [
+      { name: "a.txt", type: "file" },
+      { name: "abs_link_out", type: "symlink" },
+      { name: "dir_out", type: "symlink" },
+      { name: "link_in", type: "symlink" },
+      { name: "link_out", type: "symlink" },
+      { name: "sub", type: "directory" },
+      { name: "ünï cødé.txt", type: "file" },
+    ]);
+    assert.deepEqual(await reg.call("ls", { path: "sub" }, makeScope()), { entries: [{ name: "b.txt", type: "file" }] });
+    for (const path of ["..", "dir_out", "/"]) {
+      const d = await attempt(reg, "ls", { path });
+      assert.equal(!d.ok && d.code, "TOOL_PERMISSION_DENIED", path);
+    }
+  });
+
+  it("writes atomically (no temp file left), replaces existing content and reports bytes", async () => {
+    assert.deepEqual(await reg.call("notes", { path: "n.txt", content: "héllo" }, makeScope()), { bytes: 6 });
+    assert.deepEqual(await reg.call("notes", { path: "nested/n.txt", content: "second" }, makeScope()), { bytes: 6 });
+    assert.deepEqual(await reg.call("notes", { path: "n.txt", content: "replaced" }, makeScope()), { bytes: 8 });
+    assert.equal(await readFile(join(cfg, "out", "n.txt"), "utf8"), "replaced");
+    assert.equal(await readFile(join(cfg, "out", "nested", "n.txt"), "utf8"), "second");
+    assert.deepEqual((await readdir(join(cfg, "out"))).filter((n) => n.endsWith(".tmp")), []);
+  });
+
+  it("refuses writes over max_bytes, outside the root or through a symlinked directory, and writes nothing", async () => {
+    const over = await attempt(reg, "notes", { path: "big.txt", content: "x".repeat(21) });
+    assert.equal(!over.ok && over.code, "TOOL_PERMISSION_DENIED");
+    assert.equal(existsSync(join(cfg, "out", "big.txt")), false);
+    for (const path of ["../outside.txt", "../../outside/new.txt", "dir_out/new.txt", join(base, "outside", "new.txt")]) {
+      const r = await attempt(reg, "notes", { path, content: "pwned" });
+      assert.equal(!r.ok && r.code, "TOOL_PERMISSION_DENIED", path);
+    }
+    assert.deepEqual((await readdir(join(base, "outside"))).sort(), ["secret.txt"]);
+    assert.equal(existsSync(join(cfg, "outside.txt")), false);
+  });
+
+  it("writing over a symlink replaces the link itself, never the file it points to", async () => {
+    assert.deepEqual(await reg.call("notes", { path: "link_out", content: "mine" }, makeScope()), { bytes: 4 });
+    assert.equal(await readFile(join(base, "outside", "secret.txt"), "utf8"), SECRET);
+    assert.equal((await lstat(join(cfg, "out", "link_out"))).isFile(), true);
+  });
+
+  it("property: random relative paths (.., ., symlinks, unicode, NUL) never read outside the root", async () => {
+    const segment = fc.constantFrom("..", ".", "", "a.txt", "sub", "b.txt", "link_in", "link_out", "dir_out", "abs_link_out", "secret.txt", "outside", "data", "ünï cødé.txt", "x\0y", "\u202e", "…", "%2e%2e");
+    const relPath = fc.array(segment, { minLength: 1, maxLength: 8 }).map((parts) => parts.join("/"));
+    await fc.assert(
+      fc.asyncProperty(relPath, fc.boolean(), async (p, leadingSlash) => {
+        const path = leadingSlash ? `/${p}` : p;
+        const scope = makeScope();
+        const r = await attempt(reg, "docs", { path }, scope);
+        if (r.ok) {
+          const content = (r.value as { content: string }).content;
+          assert.ok(["inside A", "inside B", "unicode inside"].includes(content), `read ${JSON.stringify(content)} for ${JSON.stringify(path)}`);
+        } else {
+          assert.ok(["TOOL_PERMISSION_DENIED", "TOOL_FAILED"].includes(r.code), r.code);
+        }
+        assert.ok(!JSON.stringify(scope.events).includes(SECRET));
+        const l = await attempt(reg, "ls", { path });
+        if (l.ok) assert.ok(!JSON.stringify(l.value).includes("secret.txt"), `listed outside for ${JSON.stringify(path)}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("load time: a file tool without filesystem_root, or with a missing root, is a config error naming tool and permission", async () => {
+    await assert.rejects(
+      makeRegistry([{ id: "docs", type: "read_file" }, { id: "gone", type: "list_dir", permissions: { filesystem_root: "./nope" } }], cfg),
+      (err: unknown) => {
+        assert.ok(err instanceof EngineError);
+        assert.deepEqual(err.details.map((d) => [d.code, d.path]), [
+          ["CONFIG_TOOL_PERMISSION", "/tools/0/permissions/filesystem_root"],
+          ["CONFIG_TOOL_PERMISSION", "/tools/1/permissions/filesystem_root"],
+        ]);
+        assert.match(err.details[0]!.message, /tool "docs".*filesystem_root/);
+        assert.match(err.details[1]!.message, /tool "gone".*does not exist/);
+        return true;
+      },
+    );
+  });
+});
