@@ -3,7 +3,7 @@
  * to a host outside allowed_hosts (directly or through a redirect) never arrives.
  */
 import assert from "node:assert/strict";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,7 +19,7 @@ interface Recorder {
   hits: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[];
 }
 
-async function start(handler: (url: string, res: import("node:http").ServerResponse, rec: Recorder) => void): Promise<Recorder> {
+async function start(handler: (url: string, res: ServerResponse, rec: Recorder) => void): Promise<Recorder> {
   const rec: Recorder = { server: undefined as unknown as Server, port: 0, hits: [] };
   rec.server = createServer((req, res) => {
     let body = "";

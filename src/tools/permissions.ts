@@ -28,6 +28,8 @@ export const PERMISSION_DEFAULTS = Object.freeze({
   max_output_bytes: 1024 * 1024,
 });
 
+const MCP_ONLY_KEYS = ["command", "url", "env", "cwd", "headers", "timeout_ms"] as const;
+
 /** Where a problem is in tools.yaml: file and line of a JSON pointer. */
 export interface ToolsFileLocator {
   readonly file?: string | undefined;
@@ -36,9 +38,10 @@ export interface ToolsFileLocator {
 
 /**
  * Static checks of the built-in tools and MCP servers in tools.yaml that the JSON Schema cannot
- * express with a useful message: the permission each built-in needs. `overridden` holds ids of
- * tools whose implementation comes from `EngineOptions.tools` or `handler:` (not checked: the
- * built-in is not used). Returns one `CONFIG_TOOL_PERMISSION` detail per missing permission.
+ * express with a useful message: the permission each built-in needs (`CONFIG_TOOL_PERMISSION`), and
+ * the shape of MCP server entries (`CONFIG_SCHEMA`: exactly one of `command`/`url`, no `.` in the
+ * id, MCP-only keys on MCP servers only). `overridden` holds ids of tools whose implementation
+ * comes from `EngineOptions.tools` (their permissions are not checked: the built-in is not used).
  *
  * @example
  * ```ts
@@ -48,6 +51,19 @@ export interface ToolsFileLocator {
 export function checkToolManifests(tools: readonly ToolManifest[], where: ToolsFileLocator = {}, overridden: ReadonlySet<string> = new Set()): ErrorDetail[] {
   const problems: ErrorDetail[] = [];
   tools.forEach((t, i) => {
+    const at = (path: string): Omit<ErrorDetail, "code" | "message"> => {
+      const loc = where.locate?.(path);
+      return { ...(where.file ? { file: where.file } : {}), ...(loc ? { line: loc.line, column: loc.column } : {}), path };
+    };
+    if (t.type === "mcp") {
+      if ((t.command === undefined) === (t.url === undefined)) problems.push({ code: "CONFIG_SCHEMA", ...at(`/tools/${i}`), message: `MCP server "${t.id}" needs exactly one of command: [program, ...args] (stdio) or url: (Streamable HTTP)` });
+      if (t.id.includes(".")) problems.push({ code: "CONFIG_SCHEMA", ...at(`/tools/${i}/id`), message: `MCP server id "${t.id}" may not contain "." (its tools are named "<id>.<tool>")` });
+      if (t.permissions !== undefined) problems.push({ code: "CONFIG_SCHEMA", ...at(`/tools/${i}/permissions`), message: `MCP server "${t.id}": permissions: apply to built-in tools only; an MCP server's tools run with the server's own rights (docs/tools.md)` });
+      return;
+    }
+    for (const key of MCP_ONLY_KEYS) {
+      if (t[key] !== undefined) problems.push({ code: "CONFIG_SCHEMA", ...at(`/tools/${i}/${key}`), message: `tool "${t.id}": \`${key}\` is only for MCP servers (type: mcp); remove it` });
+    }
     if (overridden.has(t.id) || t.handler !== undefined || !isBuiltinType(t.type)) return;
     const p: ToolPermissions = t.permissions ?? {};
     const add = (field: string, message: string): void => {
