@@ -72,6 +72,15 @@ export type ErrorCode =
   | "PLUGIN_NOT_A_PLUGIN"
   | "PLUGIN_CONSTRUCTOR_FAILED"
   | "PLUGIN_STARTUP_FAILED"
+  // runs, resume and interrupts (scheduler / durable runs)
+  | "RUN_NOT_FOUND"
+  | "RUN_IN_PROGRESS"
+  | "RUN_FINISHED"
+  | "ANSWER_REQUIRED"
+  | "INTERRUPT_UNKNOWN"
+  | "INTERRUPT_REJECTED"
+  | "RESUME_DIVERGED"
+  | "STORE_WRITE_FAILED"
   // CLI
   | "CLI_USAGE"
   | "CLI_INPUT"

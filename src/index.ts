@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { EngineError, ConfigError, PluginLoadError, formatDetail, type ErrorCode, type ErrorDetail } from "./errors.js";
+export { EngineError, ConfigError, PluginLoadError, StageError, formatDetail, type ErrorCode, type ErrorDetail } from "./errors.js";
 export { sealJson, isSealed, thawJson, NotJsonError, type JsonValue, type JsonObject } from "./json.js";
 export {
   EVENT_TYPES,
@@ -24,8 +24,8 @@ export {
 export { TelemetryBus, DEFAULT_MAX_EVENTS, type TelemetryBusOptions, type EventSink } from "./telemetry/TelemetryBus.js";
 export { compileTypeMatcher, type TypeMatcher } from "./telemetry/match.js";
 export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogLevel, type LogFields } from "./telemetry/logger.js";
-export { Engine, type EngineOptions, type EngineShutdownReport } from "./runtime/Engine.js";
-export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions } from "./runtime/types.js";
+export { Engine, type EngineOptions, type EngineShutdownReport, type ResumeOptions, type RunSummary } from "./runtime/Engine.js";
+export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";

@@ -35,7 +35,7 @@ function walk(value: unknown, key: string | undefined, ctx: Ctx): unknown {
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      if (k === "durationMs") continue;
+      if (k === "durationMs" || k === "runId") continue;
       if (ctx.inHistory && (k === "startedAt" || k === "endedAt")) continue;
       out[k] = walk(v, k, { names: ctx.names, inHistory: false });
     }
@@ -43,7 +43,7 @@ function walk(value: unknown, key: string | undefined, ctx: Ctx): unknown {
   }
   if (typeof value === "string" && key !== undefined) {
     if (TASK_ID_KEYS.has(key)) return ctx.names.name(value);
-    if (key === "callId") {
+    if (key === "callId" || key === "interruptId") {
       const slash = value.indexOf("/");
       return slash < 0 ? value : ctx.names.name(value.slice(0, slash)) + value.slice(slash);
     }

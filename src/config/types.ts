@@ -37,6 +37,8 @@ export interface NodeManifest {
   readonly always_fail?: boolean;
   /** Per-node timeout for the handler or agent call, in milliseconds. */
   readonly timeout_ms?: number;
+  /** Suspend the run for an answer before the node runs or after it produced its output. */
+  readonly interrupt?: "before" | "after";
 }
 
 /** One entry of `workflow.yaml#/edges`. */

@@ -100,6 +100,7 @@ function assemble(config: ProjectConfig): WorkflowGraph {
       mergeOnFailure: n.merge?.on_failure ?? "fail_on_any",
       alwaysFail: n.always_fail ?? false,
       ...(n.timeout_ms !== undefined ? { timeoutMs: n.timeout_ms } : {}),
+      ...(n.interrupt !== undefined ? { interrupt: n.interrupt } : {}),
       outEdges: Object.freeze(outs.get(n.id) ?? []),
       inEdges: Object.freeze(ins.get(n.id) ?? []),
     };

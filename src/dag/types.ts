@@ -46,6 +46,8 @@ export interface GraphNode {
   readonly mergeOnFailure: MergeOnFailure;
   readonly alwaysFail: boolean;
   readonly timeoutMs?: number;
+  /** Suspend the run for an answer before the node runs or after it produced its output. */
+  readonly interrupt?: "before" | "after";
   readonly outEdges: readonly GraphEdge[];
   readonly inEdges: readonly GraphEdge[];
 }

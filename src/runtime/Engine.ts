@@ -24,7 +24,8 @@ import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
 import { Run, type RunServices, type Scheduling } from "./Run.js";
-import type { NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
+import type { RunCheckpoint } from "./journal.js";
+import type { InterruptInfo, NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
 
 /** Options of {@link Engine.fromConfigDir}. */
 export interface EngineOptions {
@@ -64,6 +65,40 @@ export interface EngineOptions {
   readonly pluginDispatch?: boolean;
 }
 
+/** Options of {@link Engine.resume}. */
+export interface ResumeOptions {
+  /** The answer to the interrupt (JSON). */
+  readonly answer?: unknown;
+  /** Which interrupt it answers; default the first waiting one. */
+  readonly interruptId?: string;
+  /** Cancels the continued run. */
+  readonly signal?: AbortSignal;
+}
+
+/** One run as {@link Engine.listRuns} reports it. */
+export interface RunSummary {
+  readonly id: string;
+  readonly status: "running" | "interrupted" | "success" | "failure" | "partial";
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  /** Nodes the run waits at (interrupted runs). */
+  readonly currentNodes: readonly string[];
+  readonly interrupts: readonly InterruptInfo[];
+}
+
+interface RunRecord {
+  readonly runId: string;
+  status: RunSummary["status"];
+  readonly startedAt: string;
+  updatedAt: string;
+  readonly input: JsonValue;
+  readonly startNode: string;
+  checkpoint?: RunCheckpoint | undefined;
+  pending: readonly InterruptInfo[];
+}
+
+const MAX_FINISHED_RUNS = 1000;
+
 /** What {@link Engine.shutdown} reports. */
 export type EngineShutdownReport = ShutdownReport;
 
@@ -90,6 +125,9 @@ export class Engine {
   private readonly tools: ToolRegistry;
   private readonly idPrefix = randomBytes(3).toString("hex");
   private taskCounter = 0;
+  private runCounter = 0;
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly finished: string[] = [];
   private closed = false;
 
   private constructor(
@@ -215,7 +253,76 @@ export class Engine {
     } catch (err) {
       throw new EngineError({ code: "INPUT_NOT_JSON", message: `run() input must be JSON data: ${(err as NotJsonError).message}` });
     }
-    return new Run(this.services, options.signal, this.scheduling).execute(sealed, start);
+    const runId = `run-${this.idPrefix}-${++this.runCounter}`;
+    const now = new Date().toISOString();
+    const rec: RunRecord = { runId, status: "running", startedAt: now, updatedAt: now, input: sealed, startNode: start.id, pending: [] };
+    this.runs.set(runId, rec);
+    return this.execute(rec, undefined, options.signal);
+  }
+
+  /**
+   * Continues a run that waits for an answer (`status: "interrupted"`): the answered node runs
+   * (`interrupt: before`, `ctx.interrupt()`: the handler sees the answer), or its output is kept,
+   * replaced or rejected (`interrupt: after`: `{ approve: true }`, `{ output }`,
+   * `{ approve: false, reason }`). Nothing already committed runs again; other interrupts keep
+   * waiting.
+   *
+   * @throws {@link EngineError} `RUN_NOT_FOUND`, `RUN_FINISHED`, `RUN_IN_PROGRESS`, `ANSWER_REQUIRED`, `INTERRUPT_UNKNOWN`, `INPUT_NOT_JSON`.
+   */
+  async resume(runId: string, options: ResumeOptions = {}): Promise<RunResult> {
+    if (this.closed) throw new EngineError({ code: "ENGINE_SHUT_DOWN", message: "this engine was shut down; create a new one with Engine.fromConfigDir()" });
+    const rec = this.runs.get(runId);
+    if (rec === undefined) throw new EngineError({ code: "RUN_NOT_FOUND", message: `no run "${runId}" in this engine's store (see engine.listRuns())` });
+    if (rec.status === "running") throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is running; it can be resumed once it is interrupted` });
+    if (rec.status !== "interrupted" || rec.checkpoint === undefined) throw new EngineError({ code: "RUN_FINISHED", message: `run "${runId}" already ended with status ${rec.status}; nothing to resume` });
+    if (!("answer" in options) || options.answer === undefined) {
+      throw new EngineError({ code: "ANSWER_REQUIRED", message: `run "${runId}" waits for an answer to interrupt ${rec.pending[0]?.id ?? "?"}; pass { answer }` });
+    }
+    const target = options.interruptId ?? rec.pending[0]!.id;
+    if (!rec.pending.some((p) => p.id === target)) {
+      throw new EngineError({ code: "INTERRUPT_UNKNOWN", message: `run "${runId}" has no interrupt "${target}" waiting; waiting: ${rec.pending.map((p) => p.id).join(", ")}` });
+    }
+    let answer: JsonValue;
+    try {
+      answer = sealJson(options.answer);
+    } catch (err) {
+      throw new EngineError({ code: "INPUT_NOT_JSON", message: `the answer must be JSON data: ${(err as NotJsonError).message}` });
+    }
+    const checkpoint: RunCheckpoint = { ...rec.checkpoint, answers: [...rec.checkpoint.answers, { interruptId: target, answer }] };
+    rec.status = "running";
+    return this.execute(rec, checkpoint, options.signal);
+  }
+
+  /**
+   * Runs known to this engine's store, newest first: id, status, start and last update, and the
+   * interrupts a suspended run waits for.
+   */
+  listRuns(filter: { readonly status?: RunSummary["status"] } = {}): readonly RunSummary[] {
+    const out: RunSummary[] = [];
+    for (const r of this.runs.values()) {
+      if (filter.status !== undefined && r.status !== filter.status) continue;
+      out.push(Object.freeze({ id: r.runId, status: r.status, startedAt: r.startedAt, updatedAt: r.updatedAt, currentNodes: Object.freeze(r.pending.map((p) => p.nodeId)), interrupts: Object.freeze(r.pending.slice()) }));
+    }
+    return Object.freeze(out.reverse());
+  }
+
+  private async execute(rec: RunRecord, checkpoint: RunCheckpoint | undefined, signal: AbortSignal | undefined): Promise<RunResult> {
+    const start = this.graph.nodes.get(rec.startNode)!;
+    const run = new Run(this.services, signal, { runId: rec.runId, scheduling: this.scheduling, ...(checkpoint ? { checkpoint } : {}) });
+    const result = await run.execute(rec.input, start);
+    rec.updatedAt = new Date().toISOString();
+    rec.status = result.status;
+    if (result.status === "interrupted") {
+      rec.checkpoint = run.suspendedCheckpoint(rec.input, rec.startNode);
+      rec.pending = result.interrupts ?? [];
+    } else {
+      rec.checkpoint = undefined;
+      rec.pending = [];
+      this.finished.push(rec.runId);
+      // Finished runs are remembered for listRuns(), boundedly.
+      while (this.finished.length > MAX_FINISHED_RUNS) this.runs.delete(this.finished.shift()!);
+    }
+    return result;
   }
 
   /**

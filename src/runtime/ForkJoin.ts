@@ -19,7 +19,7 @@ import { info, TaskState, type ForkFrame } from "./task.js";
 export interface ForkJoinHost {
   readonly graph: WorkflowGraph;
   /** Emits a routing/lineage event. */
-  emit(type: "routing.merge" | "clone.created" | "task.started", taskId: string, nodeId: string | undefined, payload: object): void;
+  emitFork(type: "routing.merge" | "clone.created" | "task.started", taskId: string, nodeId: string | undefined, payload: object): void;
   /** Ends a task with a status (emits its terminal event, counts it on its fork). */
   endTask(task: TaskState, status: Status): void;
   /** Registers a task created here (a clone of a fork's parent). */
@@ -204,14 +204,14 @@ export class ForkJoin {
         if (p.fork) p.fork.children.push(task);
         host.addTask(task);
         const edge = node.inEdges[0]!;
-        host.emit("clone.created", p.id, node.id, { parentTaskId: p.id, childTaskId: task.id, edge: edgeRef(edge) });
-        host.emit("task.started", task.id, undefined, { input: task.input, startNode: node.id, parentTaskId: p.id, lineage: task.lineage });
+        host.emitFork("clone.created", p.id, node.id, { parentTaskId: p.id, childTaskId: task.id, edge: edgeRef(edge) });
+        host.emitFork("task.started", task.id, undefined, { input: task.input, startNode: node.id, parentTaskId: p.id, lineage: task.lineage });
       }
       if (fork.ended === fork.children.length) this.forksToCheck.add(fork);
     }
     if (status === "partial") task.partial = true;
     const mergeInput = sealJson(inputs);
-    host.emit("routing.merge", task.id, node.id, {
+    host.emitFork("routing.merge", task.id, node.id, {
       inputs: freezeShell(inputs.map((i) => freezeShell({ node_id: i.node_id, status: i.status, task_id: i.task_id, index: i.index }))),
       failed: freezeShell(failed),
       onFailure: policy,

@@ -50,6 +50,7 @@ edges:
         maxConcurrency: Number.POSITIVE_INFINITY,
       },
       undefined,
+      { runId: "run-1" },
     );
     const result = await run.execute({ a: 1 }, graph.nodes.get("s")!);
     assert.equal(result.status, "failure");

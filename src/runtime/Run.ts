@@ -19,13 +19,14 @@
 import type { GraphEdge, GraphNode, WorkflowGraph } from "../dag/types.js";
 import { errorMessage } from "../errors.js";
 import { freezeShell, type JsonValue } from "../json.js";
-import type { ErrorInfo, Status } from "../telemetry/events.js";
+import type { EngineEvent, ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { edgeRef, ForkJoin, type ForkJoinHost } from "./ForkJoin.js";
 import { StageExecutor, type RunServices } from "./StageExecutor.js";
+import { recordOutcome, replayOutcome, stageKey, type Answer, type JournalRecord, type RecordedOutcome, type RunCheckpoint, type RunJournal } from "./journal.js";
 import { info, type Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
 import { transition, type Plan } from "./transition.js";
-import type { HistoryEntry, RunResult, ToolCallRecord } from "./types.js";
+import type { HistoryEntry, InterruptInfo, RunResult, ToolCallRecord } from "./types.js";
 
 export type { RunServices } from "./StageExecutor.js";
 export { StageScope } from "./task.js";
@@ -36,6 +37,28 @@ export type Scheduling = "eager" | "waves";
 const EMPTY_CALLS: readonly ToolCallRecord[] = Object.freeze([]);
 const NEVER: AbortSignal = new AbortController().signal;
 const noop = (): void => {};
+const NO_ANSWERS: readonly JsonValue[] = Object.freeze([]);
+
+/** How one run is set up. */
+export interface RunSetup {
+  readonly runId: string;
+  readonly scheduling?: Scheduling;
+  /** Continue from here (resume after a crash or an interrupt). */
+  readonly checkpoint?: RunCheckpoint;
+  /** Persist each commit point here before its events reach plugins. */
+  readonly journal?: RunJournal;
+}
+
+/** A run that cannot go on: its journal failed, or a resume does not fit it. */
+export class JournalError extends Error {
+  constructor(
+    message: string,
+    readonly code: "STORE_WRITE_FAILED" | "RESUME_DIVERGED" | "INTERRUPT_UNKNOWN",
+  ) {
+    super(message);
+    this.name = "JournalError";
+  }
+}
 
 /** What a stage's commit will do beyond its plan: the stages and tasks it creates. */
 interface Successors {
@@ -107,37 +130,64 @@ export class Run implements ForkJoinHost {
   private fifoHead = 0;
   private pumping = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
+  // Journal and interrupts.
+  private readonly runId: string;
+  private readonly checkpoint: RunCheckpoint | undefined;
+  private readonly journal: RunJournal | undefined;
+  /** Answers still to apply (resume), in order. */
+  private readonly answers: Answer[];
+  /** Events of the checkpoint still to skip (they were emitted before the crash or interrupt). */
+  private skip: number;
+  private emittedCount = 0;
+  /** Committed since the last persist point. */
+  private batchOutcomes: { key: string; outcome: StageOutcome }[] = [];
+  private batchEvents: EngineEvent[] = [];
+  private batchAnswer: Answer | undefined;
+  /** Every committed outcome (to suspend in memory without a journal). */
+  private readonly committed: { key: string; outcome: StageOutcome }[] = [];
+  private readonly parked: { readonly info: InterruptInfo; readonly stage: Stage }[] = [];
 
-  constructor(
-    services: RunServices,
-    signal: AbortSignal | undefined,
-    private readonly scheduling: Scheduling = "eager",
-  ) {
+  constructor(services: RunServices, signal: AbortSignal | undefined, options: RunSetup) {
     this.graph = services.graph;
     this.bus = services.bus;
     this.limit = services.maxConcurrency;
     this.executor = new StageExecutor(services, signal ?? NEVER);
     this.forkJoin = new ForkJoin(this);
     this.newTaskId = () => services.newTaskId();
+    this.scheduling = options.scheduling ?? "eager";
+    this.runId = options.runId;
+    this.checkpoint = options.checkpoint;
+    this.journal = options.journal;
+    this.answers = options.checkpoint ? options.checkpoint.answers.slice() : [];
+    this.skip = options.checkpoint ? options.checkpoint.emitted.length : 0;
   }
 
   private readonly newTaskId: () => string;
+  private readonly scheduling: Scheduling;
 
-  /** Runs to completion. Never rejects for workflow failures; they are in the result. */
+  /** Runs to completion (or until it waits for an answer). Never rejects for workflow failures. */
   async execute(input: JsonValue, start: GraphNode): Promise<RunResult> {
-    const root = new TaskState(this.newTaskId(), input, Object.freeze([]), undefined, Object.freeze([]), 0);
+    const cp = this.checkpoint;
+    const root = new TaskState(cp ? cp.rootTaskId : this.newTaskId(), input, Object.freeze([]), undefined, Object.freeze([]), 0);
     this.tasks.push(root);
-    this.bus.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
+    this.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
     this.ready.push(this.makeStage(root, start, input, 0));
 
     try {
       await this.loop();
     } catch (err) {
-      // A bug in the engine must not surface as an unhandled rejection or a half-finished run:
-      // record it as an `error` event and fail every task still open.
-      const error = info("INTERNAL_ERROR", `internal engine error: ${errorMessage(err)}; please report it`);
+      // A bug in the engine (or a journal that cannot be written) must not surface as an
+      // unhandled rejection or a half-finished run: record it as an `error` event and fail every
+      // task still open.
+      const error = info(err instanceof JournalError ? err.code : "INTERNAL_ERROR", err instanceof JournalError ? err.message : `internal engine error: ${errorMessage(err)}; please report it`);
+      this.skip = 0;
+      while (this.holds > 0) {
+        this.holds--;
+        this.bus.release();
+      }
       this.bus.emit("error", root.id, undefined, { source: "runtime", error });
       this.ready = [];
+      this.parked.length = 0;
       this.forkJoin.clear();
       for (const t of this.tasks) {
         if (t.ended) continue;
@@ -149,9 +199,100 @@ export class Run implements ForkJoinHost {
       if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
     }
 
-    const children = this.tasks.slice(1).map((t) => t.toResult());
+    const children = Object.freeze(this.tasks.slice(1).map((t) => t.toResult()));
     const r = root.toResult();
-    return Object.freeze({ ...r, children: Object.freeze(children) });
+    if (this.parked.length > 0 && !root.ended) {
+      const interrupts = Object.freeze(this.parked.map((p) => p.info));
+      return Object.freeze({ ...r, runId: this.runId, status: "interrupted" as const, children, interrupt: interrupts[0]!, interrupts });
+    }
+    return Object.freeze({ ...r, runId: this.runId, children });
+  }
+
+  /** The state to continue from while the run waits for an answer (no journal: kept in memory). */
+  suspendedCheckpoint(input: JsonValue, startNode: string): RunCheckpoint {
+    const outcomes = new Map<string, RecordedOutcome>(this.checkpoint?.outcomes);
+    for (const c of this.committed) outcomes.set(c.key, recordOutcome(c.outcome));
+    return {
+      runId: this.runId,
+      rootTaskId: this.tasks[0]!.id,
+      input,
+      startNode,
+      outcomes,
+      emitted: [...(this.checkpoint?.emitted ?? []), ...this.emittedLog],
+      answers: [...(this.checkpoint?.answers ?? [])],
+    };
+  }
+
+  private readonly emittedLog: (readonly [string, string, string | undefined])[] = [];
+
+  /**
+   * Emits an event, or, while continuing a run, skips one that was already emitted before (and
+   * checks it is the same: a workflow changed under a suspended run is refused).
+   */
+  private emit<T extends EventType>(type: T, taskId: string, nodeId: string | undefined, payload: EventPayloads[T], at?: string): void {
+    if (this.skip > 0) {
+      const was = this.checkpoint!.emitted[this.checkpoint!.emitted.length - this.skip];
+      this.skip--;
+      if (was !== undefined && (was[0] !== type || was[2] !== nodeId)) {
+        throw new JournalError(`run ${this.runId} cannot be continued: the workflow no longer produces the recorded events (expected ${was[0]}${was[2] ? ` at ${was[2]}` : ""}, got ${type}${nodeId ? ` at ${nodeId}` : ""}); was workflow.yaml or a handler changed?`, "RESUME_DIVERGED");
+      }
+      return;
+    }
+    const event = this.bus.emit(type, taskId, nodeId, payload, at);
+    this.emittedCount++;
+    if (this.journal !== undefined) this.batchEvents.push(event);
+    else this.emittedLog.push([type, taskId, nodeId]);
+  }
+
+  /** Persists what was committed since the last call; events reach plugins after it is stored. */
+  private persist(): void | Promise<void> {
+    const journal = this.journal;
+    if (journal === undefined) return;
+    if (this.batchEvents.length === 0 && this.batchOutcomes.length === 0 && this.batchAnswer === undefined) {
+      this.release();
+      return;
+    }
+    const record: JournalRecord = {
+      outcomes: this.batchOutcomes.map((c) => ({ key: c.key, outcome: recordOutcome(c.outcome) })),
+      events: this.batchEvents,
+      ...(this.batchAnswer ? { answer: this.batchAnswer } : {}),
+    };
+    this.batchOutcomes = [];
+    this.batchEvents = [];
+    this.batchAnswer = undefined;
+    let r: void | Promise<void>;
+    try {
+      r = journal.append(record);
+    } catch (err) {
+      this.release();
+      throw new JournalError(`the run store could not record a commit: ${errorMessage(err)}`, "STORE_WRITE_FAILED");
+    }
+    if (r === undefined) {
+      this.release();
+      return;
+    }
+    return r.then(
+      () => this.release(),
+      (err: unknown) => {
+        this.release();
+        throw new JournalError(`the run store could not record a commit: ${errorMessage(err)}`, "STORE_WRITE_FAILED");
+      },
+    );
+  }
+
+  /** Starts a commit point: events are held until {@link persist} stored them. */
+  private beginCommit(): void {
+    if (this.journal !== undefined) {
+      this.holds++;
+      this.bus.hold();
+    }
+  }
+
+  private holds = 0;
+
+  private release(): void {
+    this.holds--;
+    this.bus.release();
   }
 
   private async loop(): Promise<void> {
@@ -161,7 +302,14 @@ export class Run implements ForkJoinHost {
         const wave = this.ready;
         this.ready = [];
         this.wave++;
-        for (const s of wave) this.bus.emit("node.started", s.task.id, s.node.id, { role: s.node.role, kind: s.node.kind, input: s.input }, s.startedAt);
+        this.beginCommit();
+        for (const s of wave) {
+          // A stage that only asks before running, or an answered `after` whose node already
+          // started, has no node.started of its own.
+          if (s.approved || (s.node.interrupt === "before" && s.answers.length === 0)) continue;
+          this.emit("node.started", s.task.id, s.node.id, { role: s.node.role, kind: s.node.kind, input: s.input }, s.startedAt);
+        }
+        await this.persist();
         for (const s of wave) this.request(s);
         this.pump();
         for (const s of wave) {
@@ -173,25 +321,65 @@ export class Run implements ForkJoinHost {
               s.waiter = resolve;
             });
           }
+          this.beginCommit();
           this.commit(s);
+          await this.persist();
         }
+        this.beginCommit();
         this.forkJoin.advance(false, hasReady);
+        await this.persist();
         continue;
       }
-      // Nothing is ready: fire whatever merges remain (they cannot receive more arrivals).
-      if (this.forkJoin.hasGroups) {
+      this.beginCommit();
+      // Nothing is ready: fire whatever merges remain (they cannot receive more arrivals), unless
+      // a task waiting for an answer may still arrive (then they wait with it).
+      if (this.forkJoin.hasGroups && this.parked.length === 0) {
         this.forkJoin.advance(true, hasReady);
+        await this.persist();
         continue;
       }
       this.forkJoin.advance(false, hasReady);
+      if (this.ready.length === 0 && this.parked.length > 0 && this.answers.length > 0) this.applyAnswer(this.answers.shift()!);
+      await this.persist();
       if (this.ready.length === 0) return;
     }
   }
 
+  /** Continues a parked stage with an answer, at a point where nothing else was ready. */
+  private applyAnswer(a: Answer): void {
+    const i = this.parked.findIndex((p) => p.info.id === a.interruptId);
+    if (i < 0) throw new JournalError(`run ${this.runId}: no interrupt ${a.interruptId} is waiting (waiting: ${this.parked.map((p) => p.info.id).join(", ") || "none"})`, "INTERRUPT_UNKNOWN");
+    const [{ info: it, stage: s }] = this.parked.splice(i, 1) as [{ info: InterruptInfo; stage: Stage }];
+    this.emit("run.resumed", s.task.id, s.node.id, { interruptId: it.id, answer: a.answer });
+    if (this.journal !== undefined) this.batchAnswer = a;
+    if (it.kind !== "after") {
+      // before / ctx.interrupt(): the node runs (again) and sees the answer.
+      this.ready.push(this.makeStage(s.task, s.node, s.input, this.wave + 1, undefined, [...s.answers, a.answer]));
+      return;
+    }
+    // after: keep, replace or reject the output the node produced.
+    const o = s.outcome!;
+    const answer = a.answer;
+    const obj = answer !== null && typeof answer === "object" && !Array.isArray(answer) ? (answer as Readonly<Record<string, JsonValue>>) : undefined;
+    let outcome: StageOutcome = o;
+    if (obj !== undefined && "output" in obj) {
+      const output = obj["output"]!;
+      const problems = s.node.schemaOut ? s.node.schemaOut.validate(output) : [];
+      outcome = problems.length > 0 ? { ...o, ok: false, output: s.input, error: info("SCHEMA_OUT_FAILED", `the replacement output does not match schema_out "${s.node.schemaOut!.name}": ${problems.join("; ")}`) } : { ...o, output };
+    } else if (obj !== undefined && obj["approve"] === false) {
+      const reason = typeof obj["reason"] === "string" ? `: ${obj["reason"]}` : "";
+      outcome = { ...o, ok: false, output: s.input, error: info("INTERRUPT_REJECTED", `the output of node "${s.node.id}" was rejected${reason}`) };
+    } else if (!(obj !== undefined && obj["approve"] === true)) {
+      outcome = { ...o, ok: false, output: s.input, error: info("INTERRUPT_REJECTED", `the answer to interrupt ${it.id} must be { approve: true }, { approve: false, reason } or { output }`) };
+    }
+    const next: Stage = { task: s.task, node: s.node, input: s.input, wave: this.wave + 1, order: ++this.order, state: "done", answers: s.answers, approved: true, outcome };
+    this.ready.push(next);
+  }
+
   // ---------------------------------------------------------------- execution slots
 
-  private makeStage(task: TaskState, node: GraphNode, input: JsonValue, wave: number, preFailed?: ErrorInfo): Stage {
-    const s: Stage = preFailed ? { task, node, input, preFailed, wave, order: ++this.order, state: "new" } : { task, node, input, wave, order: ++this.order, state: "new" };
+  private makeStage(task: TaskState, node: GraphNode, input: JsonValue, wave: number, preFailed?: ErrorInfo, answers: readonly JsonValue[] = NO_ANSWERS): Stage {
+    const s: Stage = preFailed ? { task, node, input, preFailed, wave, order: ++this.order, state: "new", answers } : { task, node, input, wave, order: ++this.order, state: "new", answers };
     return s;
   }
 
@@ -229,6 +417,12 @@ export class Run implements ForkJoinHost {
   private start(s: Stage): void {
     s.state = "running";
     this.running++;
+    const recorded = this.checkpoint?.outcomes.get(stageKey(s.task.id, s.node.id, s.answers.length));
+    if (recorded !== undefined) {
+      // Committed before the crash or interrupt: never executed again.
+      this.settle(s, replayOutcome(recorded, s.task.id, s.node.id));
+      return;
+    }
     const r = this.executor.execute(s);
     if (r instanceof Promise) {
       void r.then((o) => {
@@ -243,7 +437,7 @@ export class Run implements ForkJoinHost {
     s.state = "done";
     this.running--;
     if (s.waiter !== undefined) s.waiter();
-    if (this.scheduling === "eager") {
+    if (this.scheduling === "eager" && o.interrupt === undefined && !(s.node.interrupt === "after" && !s.approved)) {
       const succ = this.successorsOf(s);
       if (succ.next) this.request(succ.next);
       if (succ.fork) for (const c of succ.fork.children) if (c.next) this.request(c.next);
@@ -283,8 +477,16 @@ export class Run implements ForkJoinHost {
   private commit(s: Stage): void {
     const { task, node } = s;
     const o = s.outcome!;
-    const bus = this.bus;
-    if (o.scope) for (const [type, payload, at] of o.scope.events) bus.emit(type, task.id, node.id, payload as never, at);
+    if (!s.approved) {
+      const key = stageKey(task.id, node.id, s.answers.length);
+      if (this.journal !== undefined) this.batchOutcomes.push({ key, outcome: o });
+      else this.committed.push({ key, outcome: o });
+    }
+    if (o.scope && !s.approved) for (const [type, payload, at] of o.scope.events) this.emit(type, task.id, node.id, payload as never, at);
+    if (o.interrupt !== undefined || (node.interrupt === "after" && !s.approved && o.ok)) {
+      this.park(s, o.interrupt?.kind ?? "after", o.interrupt ? o.interrupt.payload : o.output);
+      return;
+    }
     const plan = this.planOf(s);
     const succ = this.successorsOf(s);
     const error = plan.error;
@@ -307,7 +509,7 @@ export class Run implements ForkJoinHost {
     if (!plan.ok) {
       // The user's stack stays in the history entry; events carry code and message.
       const evError = error!.stack === undefined ? error! : withoutStack(error!);
-      bus.emit("node.failed", task.id, node.id, { role: node.role, kind: node.kind, error: evError, continued: plan.continued, durationMs: o.durationMs }, o.endedAt);
+      this.emit("node.failed", task.id, node.id, { role: node.role, kind: node.kind, error: evError, continued: plan.continued, durationMs: o.durationMs }, o.endedAt);
       task.error ??= evError;
       if (!plan.continued) {
         this.endTask(task, "failure");
@@ -315,7 +517,7 @@ export class Run implements ForkJoinHost {
       }
       task.partial = true;
     } else {
-      bus.emit("node.completed", task.id, node.id, { role: node.role, kind: node.kind, output: plan.output, durationMs: o.durationMs }, o.endedAt);
+      this.emit("node.completed", task.id, node.id, { role: node.role, kind: node.kind, output: plan.output, durationMs: o.durationMs }, o.endedAt);
       task.output = plan.taskOutput;
     }
 
@@ -325,13 +527,21 @@ export class Run implements ForkJoinHost {
         this.endTask(task, route.failed ? "failure" : task.partial ? "partial" : "success");
         return;
       case "follow":
-        if (plan.decision) bus.emit("routing.decision", task.id, node.id, { selected: plan.decision.selected, edge: edgeRef(plan.decision.edge) });
+        if (plan.decision) this.emit("routing.decision", task.id, node.id, { selected: plan.decision.selected, edge: edgeRef(plan.decision.edge) });
         this.follow(task, route.edge, succ.next);
         return;
       case "fork":
         this.commitFork(task, node, route.fork, route.routes.map((r) => r.edge), succ.fork!);
         return;
     }
+  }
+
+  /** Suspends a stage until its interrupt is answered; the rest of the run goes on. */
+  private park(s: Stage, kind: InterruptInfo["kind"], payload: JsonValue): void {
+    const id = `${s.task.id}/${s.node.id}/${s.answers.length + (s.approved ? 1 : 0)}`;
+    const it: InterruptInfo = Object.freeze({ id, nodeId: s.node.id, taskId: s.task.id, kind, payload });
+    this.parked.push({ info: it, stage: s });
+    this.emit("run.interrupted", s.task.id, s.node.id, { interruptId: id, nodeId: s.node.id, kind, payload });
   }
 
   /** Moves a task along an edge: schedules its next stage, or parks the task at a merge. */
@@ -341,7 +551,7 @@ export class Run implements ForkJoinHost {
   }
 
   private commitFork(parent: TaskState, node: GraphNode, kind: "branch" | "split", edges: readonly GraphEdge[], fork: NonNullable<Successors["fork"]>): void {
-    const bus = this.bus;
+    const bus = { emit: this.emit.bind(this) };
     const made = fork.children.map((c, i) => ({ child: c.child, next: c.next, edge: edges[i]!, ref: edgeRef(edges[i]!) }));
     for (const m of made) this.tasks.push(m.child);
     if (kind === "branch") {
@@ -362,14 +572,14 @@ export class Run implements ForkJoinHost {
   /** @internal */
   endTask(task: TaskState, status: Status): void {
     task.status = status;
-    if (status === "failure") this.bus.emit("task.failed", task.id, undefined, { status, output: task.output, ...(task.error ? { error: task.error } : {}) });
-    else this.bus.emit("task.completed", task.id, undefined, { status, output: task.output });
+    if (status === "failure") this.emit("task.failed", task.id, undefined, { status, output: task.output, ...(task.error ? { error: task.error } : {}) });
+    else this.emit("task.completed", task.id, undefined, { status, output: task.output });
     if (task.fork) this.forkJoin.childEnded(task.fork);
   }
 
   /** @internal */
-  emit(type: "routing.merge" | "clone.created" | "task.started", taskId: string, nodeId: string | undefined, payload: object): void {
-    this.bus.emit(type, taskId, nodeId, payload as never);
+  emitFork(type: "routing.merge" | "clone.created" | "task.started", taskId: string, nodeId: string | undefined, payload: object): void {
+    this.emit(type, taskId, nodeId, payload as never);
   }
 
   /** @internal */
@@ -385,6 +595,8 @@ export class Run implements ForkJoinHost {
   /** @internal */
   pendingCanReach(inScope: (t: TaskState) => boolean, mergeId: string): boolean {
     for (const s of this.ready) if (inScope(s.task) && this.graph.canReach(s.node.id, mergeId)) return true;
+    // A task waiting for an answer will go on from its node.
+    for (const p of this.parked) if (inScope(p.stage.task) && this.graph.canReach(p.stage.node.id, mergeId)) return true;
     return false;
   }
 }

@@ -13,7 +13,7 @@ import { NotJsonError, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
-import { info, StageScope, type Stage, type StageOutcome } from "./task.js";
+import { info, InterruptSignal, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
 /** Services a run needs from the engine. Internal. */
@@ -98,6 +98,9 @@ export class StageExecutor {
     const fail = (error: ErrorInfo, scope: StageScope | undefined): StageOutcome => outcome(false, stage.input, error, startedAt, startedMs, scope);
 
     if (stage.preFailed) return fail(stage.preFailed, undefined);
+    if (node.interrupt === "before" && stage.answers.length === 0) {
+      return { ok: false, output: stage.input, startedAt, endedAt: startedAt, durationMs: 0, scope: undefined, interrupt: { kind: "before", payload: stage.input } };
+    }
     if (this.runSignal.aborted) return fail(info("ABORTED", "the run was cancelled before this node started"), undefined);
     if (node.schemaIn) {
       const problems = node.schemaIn.validate(stage.input);
@@ -156,6 +159,7 @@ export class StageExecutor {
       raw = this.invoke(stage, context, scope, signal);
     } catch (err) {
       cleanup();
+      if (err instanceof InterruptSignal) return suspended(stage, err, startedAt, startedMs, scope);
       return fail(toErrorInfo(err, fallback), scope);
     }
     if (!isPromiseLike(raw)) {
@@ -201,7 +205,7 @@ export class StageExecutor {
         // times (only the first counts) or never (the timeout ends the stage).
         (raw as PromiseLike<unknown>).then(
           (value) => settle(this.finish(stage, value, startedAt, startedMs, scope)),
-          (err: unknown) => settle(fail(toErrorInfo(err, fallback), scope)),
+          (err: unknown) => settle(err instanceof InterruptSignal ? suspended(stage, err, startedAt, startedMs, scope) : fail(toErrorInfo(err, fallback), scope)),
         );
       } catch (err) {
         settle(fail(toErrorInfo(err, fallback), scope));
@@ -215,6 +219,8 @@ export class StageExecutor {
     const handler = this.services.handlers.get(node.id);
     if (handler === undefined) return input;
     const services = this.services;
+    const answers = stage.answers;
+    let interrupts = 0;
     const ctx: HandlerContext = {
       taskId: task.id,
       nodeId: node.id,
@@ -222,6 +228,20 @@ export class StageExecutor {
         return signal();
       },
       context,
+      ...(answers.length > 0 ? { resumeValue: answers[answers.length - 1]! } : {}),
+      interrupt(payload?: unknown): JsonValue {
+        // The n-th call returns the n-th answer once the run was resumed with it; until then it
+        // suspends the stage (the handler runs again from the start when the answer comes).
+        const i = interrupts++;
+        if (i < answers.length) return answers[i]!;
+        let sealed: JsonValue;
+        try {
+          sealed = sealJson(payload === undefined ? null : payload);
+        } catch (err) {
+          throw new StageError("HANDLER_FAILED", `ctx.interrupt() payload must be JSON data: ${errorMessage(err)}`);
+        }
+        throw new InterruptSignal(sealed);
+      },
       callTool(toolId: string, args?: unknown): Promise<JsonValue> {
         if (scope === undefined || !node.tools.includes(toolId)) {
           const allowed = node.tools.length > 0 ? node.tools.join(", ") : "none";
@@ -250,6 +270,10 @@ export class StageExecutor {
     }
     return outcome(true, output, undefined, startedAt, startedMs, scope);
   }
+}
+
+function suspended(stage: Stage, signal: InterruptSignal, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
+  return { ok: false, output: stage.input, startedAt, endedAt: isoNow(), durationMs: performance.now() - startedMs, scope, interrupt: { kind: "handler", payload: signal.payload } };
 }
 
 function isTimeout(reason: unknown): reason is ErrorInfo {

@@ -102,6 +102,16 @@ export interface StageOutcome {
   readonly endedAt: string;
   readonly durationMs: number;
   readonly scope: StageScope | undefined;
+  /** The stage suspended the run instead of finishing (`interrupt: before`, `ctx.interrupt()`). */
+  readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue };
+}
+
+/** Thrown by `ctx.interrupt()` to suspend the stage; never seen by users unless they catch it. */
+export class InterruptSignal extends Error {
+  constructor(readonly payload: JsonValue) {
+    super("the run is suspended until ctx.interrupt() gets an answer (do not catch this)");
+    this.name = "InterruptSignal";
+  }
 }
 
 /**
@@ -119,6 +129,10 @@ export interface Stage {
   readonly wave: number;
   /** Start order among stages of its wave, for fair slot assignment. */
   readonly order: number;
+  /** Answers given to this stage's interrupts so far (a re-run after `ctx.interrupt()` or `before`). */
+  readonly answers: readonly JsonValue[];
+  /** An `interrupt: after` answered: commit the (possibly replaced) outcome without asking again. */
+  readonly approved?: boolean;
   /** Execution state. */
   state: "new" | "queued" | "running" | "done";
   startedAt?: string;

@@ -21,6 +21,16 @@ export interface HandlerContext {
    * `tool.completed`/`tool.failed`; rejects with a `TOOL_NOT_ALLOWED` error for unlisted tools.
    */
   callTool(toolId: string, args?: unknown): Promise<JsonValue>;
+  /**
+   * Suspends the run for a person's answer (human in the loop): the run resolves with
+   * `status: "interrupted"` and `interrupt.payload` = `payload`; `engine.resume(runId, { answer })`
+   * runs this handler again from the start, and this call then returns `answer`. Other branches
+   * keep running meanwhile. Call it before side effects you do not want repeated; do not catch
+   * what it throws.
+   */
+  interrupt(payload?: unknown): JsonValue;
+  /** The latest answer when this stage runs after an interrupt (`interrupt: before`, `ctx.interrupt()`). */
+  readonly resumeValue?: JsonValue;
 }
 
 /**
@@ -88,9 +98,27 @@ export interface TaskResult {
 }
 
 /** Result of `engine.run()`: the root task plus every clone and subtask it spawned. */
-export interface RunResult extends TaskResult {
-  /** Every clone and subtask spawned by the run, in creation order. */
+export interface RunResult extends Omit<TaskResult, "status"> {
+  /** Id of the run: `engine.resume(runId)`, `engine.listRuns()`. */
+  readonly runId: string;
+  /** The root task's status, or `interrupted` while the run waits for an answer. */
+  readonly status: Status | "interrupted";
+  /** Every clone and subtask spawned by the run, in creation order (as far as it got). */
   readonly children: readonly TaskResult[];
+  /** The interrupt to answer when `status` is `interrupted` (the first, if several wait). */
+  readonly interrupt?: InterruptInfo;
+  /** Every interrupt waiting for an answer, in the order they were raised. */
+  readonly interrupts?: readonly InterruptInfo[];
+}
+
+/** An interrupt waiting for an answer. */
+export interface InterruptInfo {
+  readonly id: string;
+  readonly nodeId: string;
+  readonly taskId: string;
+  /** `before`: the node's input; `after`: its output; `handler`: what `ctx.interrupt()` was given. */
+  readonly kind: "before" | "after" | "handler";
+  readonly payload: JsonValue;
 }
 
 /** Options of `engine.run()`. */

@@ -75,6 +75,12 @@ export class TelemetryBus {
     ) as EngineEvent;
     Object.freeze(event);
     this.record(event);
+    if (this.held > 0) this.heldEvents.push(event);
+    else this.deliver(event);
+    return event;
+  }
+
+  private deliver(event: EngineEvent): void {
     const sink = this.sink;
     if (sink !== undefined) {
       try {
@@ -84,7 +90,25 @@ export class TelemetryBus {
         this.sinkErrors++;
       }
     }
-    return event;
+  }
+
+  private held = 0;
+  private heldEvents: EngineEvent[] = [];
+
+  /**
+   * Holds delivery to the sink (events are still numbered and recorded) until the matching
+   * {@link release}: a durable run persists a commit before its events reach plugins. Nests.
+   */
+  hold(): void {
+    this.held++;
+  }
+
+  /** Ends one {@link hold}; the last one delivers the held events in `seq` order. */
+  release(): void {
+    if (this.held === 0 || --this.held > 0) return;
+    const events = this.heldEvents;
+    this.heldEvents = [];
+    for (const e of events) this.deliver(e);
   }
 
   private record(event: EngineEvent): void {

@@ -55,7 +55,8 @@ export interface EventPayloads {
   "routing.branch": { readonly clones: readonly { readonly taskId: string; readonly edge: EdgeRef }[] };
   "routing.split": { readonly count: number; readonly subtasks: readonly { readonly taskId: string; readonly edge: EdgeRef; readonly index: number }[] };
   "routing.merge": {
-    readonly inputs: readonly { readonly node_id: string; readonly status: Status; readonly task_id: string }[];
+    /** `index`: a split subtask's item index, a branch clone's edge position (§14). */
+    readonly inputs: readonly { readonly node_id: string; readonly status: Status; readonly task_id: string; readonly index: number }[];
     readonly failed: readonly { readonly node_id: string; readonly task_id: string; readonly error?: ErrorInfo }[];
     readonly onFailure: "fail_on_any" | "ignore_failures" | "partial";
     readonly status: Status;
@@ -70,6 +71,10 @@ export interface EventPayloads {
   "context.assembled": { readonly profile: string; readonly items: number; readonly context: JsonValue };
   "context.failed": { readonly profile: string; readonly error: ErrorInfo };
   error: { readonly source: string; readonly error: ErrorInfo };
+  /** A run suspended for a person's answer (`interrupt: before|after`, or `ctx.interrupt()`). */
+  "run.interrupted": { readonly interruptId: string; readonly nodeId: string; readonly kind: "before" | "after" | "handler"; readonly payload: JsonValue };
+  /** A suspended run continues with an answer. */
+  "run.resumed": { readonly interruptId?: string; readonly answer?: JsonValue };
 }
 
 /** Every event type. */
@@ -97,6 +102,8 @@ export const EVENT_TYPES: readonly EventType[] = Object.freeze([
   "context.assembled",
   "context.failed",
   "error",
+  "run.interrupted",
+  "run.resumed",
 ] as const);
 
 /** Fields every event has. */

@@ -44,6 +44,10 @@ export function describeEvent(event: EngineEvent): string {
       return event.payload.profile;
     case "error":
       return event.payload.error.message;
+    case "run.interrupted":
+      return event.payload.interruptId;
+    case "run.resumed":
+      return event.payload.interruptId ?? "";
     default:
       return assertNever(event);
   }
@@ -78,8 +82,8 @@ class Counter extends PluginBase {
 }
 export const plugins: Plugin[] = [new Counter("c"), new (definePlugin({ onEvent() {} }))("d")];
 
-/** Results expose status as the closed union. */
-export function statusOf(r: RunResult): "success" | "failure" | "partial" {
+/** Results expose status as the closed union (a run may also wait for an answer). */
+export function statusOf(r: RunResult): "success" | "failure" | "partial" | "interrupted" {
   return r.status;
 }
 

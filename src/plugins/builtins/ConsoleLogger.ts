@@ -91,5 +91,9 @@ function summarize(e: Readonly<EngineEvent>): string {
       return `profile=${e.payload.profile} ${e.payload.error.code}: ${e.payload.error.message}`;
     case "error":
       return `${e.payload.source} ${e.payload.error.code}: ${e.payload.error.message}`;
+    case "run.interrupted":
+      return `interrupt=${e.payload.interruptId} ${e.payload.kind}`;
+    case "run.resumed":
+      return e.payload.interruptId ? `interrupt=${e.payload.interruptId}` : "";
   }
 }
