@@ -55,6 +55,8 @@ export type FakeReply =
   | { readonly type: "malformed"; readonly body?: string }
   /** Never answers; the connection is dropped when the server closes. */
   | { readonly type: "hang" }
+  /** Sends 200 headers and the start of a body, then stalls (a timeout while reading the body). */
+  | { readonly type: "stall" }
   /** Held until {@link FakeLlmServer.release}, then answered with `then` (default a text "ok"). */
   | { readonly type: "gate"; readonly then?: FakeReply }
   /** 200 with a body of `bytes` bytes; `chunked` omits content-length. */
@@ -197,6 +199,10 @@ async function start(protocol: Protocol, options: FakeServerOptions): Promise<Fa
         res.end(reply.body ?? '{"choices": [ {"message": ');
         return;
       case "hang":
+        return;
+      case "stall":
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"choices": [');
         return;
       case "gate":
         if (!released) await new Promise<void>((resolve) => gated.push(resolve));

@@ -193,6 +193,16 @@ for (const proto of protocols) {
       assert.equal(r.retries[0]!.error.status, undefined);
     });
 
+    test("a body that stalls past timeout_ms is a timeout too (the limit covers reading)", async () => {
+      const s = await server([{ type: "stall" }, { type: "text", text: "second try" }]);
+      const r = recorder();
+      const res = await provider(s, { timeout_ms: 100, retries: 1 }, r.internals).complete(request(), r.hooks);
+      assert.equal(res.content, "second try");
+      assert.equal(r.retries.length, 1);
+      assert.equal(r.retries[0]!.error.code, "TIMEOUT");
+      assert.match(r.retries[0]!.error.message, /while reading the response/);
+    });
+
     test("aborting the request's signal stops at once, without retry", async () => {
       const s = await server([{ type: "hang" }]);
       const r = recorder();
