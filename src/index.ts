@@ -26,6 +26,8 @@ export { compileTypeMatcher, type TypeMatcher } from "./telemetry/match.js";
 export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogLevel, type LogFields } from "./telemetry/logger.js";
 export { Engine, type EngineOptions, type EngineShutdownReport, type ResumeOptions, type RunSummary } from "./runtime/Engine.js";
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
+export { BUILTIN_TOOL_TYPES, checkToolManifests, type BuiltinToolType } from "./tools/permissions.js";
+export { isToolAllowed, type ToolDescription } from "./tools/ToolRegistry.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
@@ -47,6 +49,7 @@ export type {
   ProviderManifest,
   ToolsManifest,
   ToolManifest,
+  ToolPermissions,
   MemoryManifest,
   PluginsManifest,
   PluginManifest,
