@@ -162,6 +162,16 @@ for (const proto of protocols) {
       assert.deepEqual(res.toolCalls?.[0]?.args, { k: "[REDACTED]", "[REDACTED]": 1 });
     });
 
+    test("a redirect is not followed and fails at once, naming the Location", async () => {
+      const s = await server([{ type: "raw", status: 307, headers: { location: "http://127.0.0.1:1/elsewhere" }, body: "" }]);
+      const r = recorder();
+      const err = await rejects(provider(s, {}, r.internals).complete(request(), r.hooks));
+      assert.equal(err.status, 307);
+      assert.match(err.message, /redirects are not followed.*Location: http:\/\/127\.0\.0\.1:1\/elsewhere/);
+      assert.equal(r.retries.length, 0);
+      assert.equal(s.requests.length, 1);
+    });
+
     test("a 200 body that is not JSON fails at once with LLM_FAILED", async () => {
       const s = await server([{ type: "malformed" }]);
       const r = recorder();

@@ -168,7 +168,7 @@ export class HttpProvider implements LlmProvider {
     try {
       let res: Response;
       try {
-        res = await fetch(this.protocol.url, { method: "POST", headers: this.protocol.headers(), body, signal, redirect: "error" });
+        res = await fetch(this.protocol.url, { method: "POST", headers: this.protocol.headers(), body, signal, redirect: "manual" });
       } catch (err) {
         return classify(err, "while sending the request");
       }
@@ -178,6 +178,15 @@ export class HttpProvider implements LlmProvider {
         read = await readCapped(res, cap);
       } catch (err) {
         return classify(err, "while reading the response");
+      }
+      if (res.status >= 300 && res.status < 400) {
+        const location = res.headers.get("location");
+        return fail({
+          kind: "http",
+          status: res.status,
+          message: `HTTP ${res.status}: redirects are not followed (the key would go along); set base_url to the final URL${location ? ` (Location: ${location})` : ""}`,
+          retryable: false,
+        });
       }
       if (!res.ok) {
         const detail = providerMessage(read.text) ?? (read.text.trim().slice(0, 500) || res.statusText || "(empty body)");
