@@ -90,7 +90,9 @@ export type ErrorCode =
   | "TOOL_PERMISSION_DENIED"
   | "CONFIG_TOOL_PERMISSION"
   | "MCP_SDK_MISSING"
-  | "MCP_SERVER_FAILED";
+  | "MCP_SERVER_FAILED"
+  // built-in observability plugins (OtelTracer, PrometheusMetrics, HtmlReport)
+  | "PLUGIN_DEPENDENCY_MISSING";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {
