@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { EngineError } from "../errors.js";
@@ -159,6 +160,43 @@ describe("file tools", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("race: a directory swapped for a symlink to outside while reading never yields the outside file", async () => {
+    const root = join(cfg, "race");
+    await mkdir(join(root, "swap"), { recursive: true });
+    await writeFile(join(root, "swap", "f.txt"), "inside");
+    await mkdir(join(base, "outside-race"), { recursive: true });
+    await writeFile(join(base, "outside-race", "f.txt"), SECRET);
+    const race = await makeRegistry([{ id: "r", type: "read_file", permissions: { filesystem_root: "./race" } }, { id: "l", type: "list_dir", permissions: { filesystem_root: "./race" } }, { id: "w", type: "write_file", permissions: { filesystem_root: "./race" } }], cfg);
+    // Another process swaps race/swap between the real directory and a symlink to outside-race.
+    const swapper = spawn(process.execPath, ["-e", `
+      const fs = require("node:fs");
+      const [dir, parked, outside] = process.argv.slice(1);
+      for (let i = 0; i < 4000; i++) {
+        fs.renameSync(dir, parked); fs.symlinkSync(outside, dir);
+        fs.unlinkSync(dir); fs.renameSync(parked, dir);
+      }`, join(root, "swap"), join(root, "parked"), join(base, "outside-race")], { stdio: "ignore" });
+    const exited = new Promise((r) => swapper.on("exit", r));
+    let ok = 0;
+    let refused = 0;
+    try {
+      while (swapper.exitCode === null) {
+        const scope = makeScope();
+        const [r, l] = await Promise.all([attempt(race, "r", { path: "swap/f.txt" }, scope), attempt(race, "l", { path: "swap" }), attempt(race, "w", { path: "swap/w.txt", content: "written" })]);
+        if (r.ok) {
+          assert.deepEqual(r.value, { content: "inside" });
+          ok++;
+        } else refused++;
+        assert.ok(!JSON.stringify(scope.events).includes(SECRET));
+        if (l.ok) assert.ok(!JSON.stringify(l.value).includes("secret"));
+      }
+    } finally {
+      await exited;
+      await race.close();
+    }
+    assert.ok(ok + refused > 0);
+    assert.deepEqual(await readdir(join(base, "outside-race")), ["f.txt"]);
   });
 
   it("load time: a file tool without filesystem_root, or with a missing root, is a config error naming tool and permission", async () => {
