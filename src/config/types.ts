@@ -201,6 +201,15 @@ export interface PluginManifest {
   readonly queue_size?: number;
   /** Consecutive failures after which the plugin is switched off. */
   readonly max_failures?: number;
+  /** Worker isolation: names of environment variables the worker may see (default none). */
+  readonly env?: readonly string[];
+  /** Worker isolation: V8 limits of the worker thread. */
+  readonly resource_limits?: {
+    readonly max_old_generation_mb?: number;
+    readonly max_young_generation_mb?: number;
+    readonly code_range_mb?: number;
+    readonly stack_mb?: number;
+  };
 }
 
 /** plugins.yaml */

@@ -163,15 +163,18 @@ export function definePlugin<C extends Record<string, unknown> = Record<string, 
   return Defined;
 }
 
-/** True when `value` is a plugin instance: an object with a non-empty string `pluginId` and an `onEvent` method. */
+/**
+ * True when `value` is a plugin instance: an object with a non-empty string `pluginId` and an
+ * `onEvent` method. Total: a hostile object (throwing getters, a Proxy) is simply not a plugin.
+ */
 export function isPlugin(value: unknown): value is Plugin {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { pluginId?: unknown }).pluginId === "string" &&
-    (value as { pluginId: string }).pluginId.length > 0 &&
-    typeof (value as { onEvent?: unknown }).onEvent === "function"
-  );
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    const id = (value as { pluginId?: unknown }).pluginId;
+    return typeof id === "string" && id.length > 0 && typeof (value as { onEvent?: unknown }).onEvent === "function";
+  } catch {
+    return false;
+  }
 }
 
 /** A constructor the loader can instantiate: `new (pluginId, config, context)`. */
@@ -226,8 +229,19 @@ function copy(value: unknown, seen: Map<object, unknown>): unknown {
   return Object.freeze(out);
 }
 
-/** Short human description of any value, for error messages ("a number (42)", "a class Foo"). */
+/**
+ * Short human description of any value, for error messages ("a number (42)", "a class Foo").
+ * Total: a value that cannot be inspected (a Proxy whose traps throw) is described as such.
+ */
 export function describeValue(value: unknown): string {
+  try {
+    return describe(value);
+  } catch {
+    return "a value that cannot be inspected (a Proxy or an object with throwing getters)";
+  }
+}
+
+function describe(value: unknown): string {
   if (value === undefined) return "undefined";
   if (value === null) return "null";
   switch (typeof value) {

@@ -8,8 +8,9 @@ import { errorMessage, errorStack, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { createConsoleLogger, type LogFields, type Logger } from "../telemetry/logger.js";
 import { compileTypeMatcher, type TypeMatcher } from "../telemetry/match.js";
+import { isInstance, observeOnce, readSafely, settledBy, thenOf, type ThenFn } from "./guard.js";
 import { proxyInternals, type ProxyInternals, type ProxyReporter } from "./internal.js";
-import { describeValue, isPlugin, type HookResult, type Plugin } from "./PluginBase.js";
+import { describeValue, isPlugin, type Plugin } from "./PluginBase.js";
 
 /** Lifecycle state of a registered plugin. */
 export type PluginState =
@@ -48,6 +49,12 @@ export interface PluginStats {
   readonly lastError: string | undefined;
   /** Failure log lines withheld by the per-plugin log rate limit. */
   readonly suppressedLogLines: number;
+  /** `required: true` in plugins.yaml (or {@link RegisterOptions.required}): its failure must fail the caller (the CLI exits non-zero). */
+  readonly required: boolean;
+  /** Subscribed events dispatched while it was being shut down (after event sources were given up on), so never delivered. */
+  readonly undelivered: number;
+  /** Worker plugins: messages from the worker that were malformed, unexpected or over the rate limit (each also counted in {@link failed}). */
+  readonly rejectedMessages: number;
 }
 
 /** Options of {@link PluginRegistry.register}. */
@@ -56,6 +63,12 @@ export interface RegisterOptions {
   readonly events?: readonly string[];
   /** Consecutive failures after which this plugin is disabled; default the registry's `maxConsecutiveFailures`. */
   readonly maxFailures?: number;
+  /**
+   * Marks the plugin as required (`required: true` in plugins.yaml): any failure of it (a failed
+   * delivery, a write error it reports, a failed `onShutdown`, lost events) makes
+   * {@link ShutdownReport.requiredFailed} true. Default false.
+   */
+  readonly required?: boolean;
 }
 
 /** Options of {@link PluginRegistry}. */
@@ -91,18 +104,49 @@ export interface PluginShutdownResult {
   readonly terminated: boolean;
   /** Error message when `shutdown` is `failed` or `timeout`. */
   readonly error?: string;
+  /** Copied from registration: its failure must fail the caller. */
+  readonly required: boolean;
+  /** True when the plugin got every event it subscribed to, never failed, drained and shut down cleanly. */
+  readonly ok: boolean;
   /** Final counters. */
   readonly stats: PluginStats;
 }
 
+/** One plugin that failed or lost events, in a {@link ShutdownReport}. */
+export interface PluginFailure {
+  readonly id: string;
+  /** The plugin was registered as required. */
+  readonly required: boolean;
+  /** What went wrong, e.g. `3 deliveries failed (last: onShutdown: ENOSPC: no space left on device, write); 12 events dropped`. */
+  readonly reason: string;
+}
+
 /** Result of {@link PluginRegistry.shutdown}, {@link PluginRegistry.clear}. */
 export interface ShutdownReport {
-  /** True when every plugin drained and its `onShutdown` succeeded in time. */
+  /**
+   * True when every plugin drained, its `onShutdown` succeeded in time, no subscribed event was
+   * dropped or left undelivered, and no event source (run) was still in flight.
+   */
   readonly complete: boolean;
+  /** True when {@link complete} and no plugin failed at all ({@link failures} is empty). */
+  readonly ok: boolean;
+  /** True when a plugin registered with `required: true` is in {@link failures}: callers must fail (the CLI exits non-zero). */
+  readonly requiredFailed: boolean;
+  /** Every plugin that failed or lost events, with the reason, in registration order. */
+  readonly failures: readonly PluginFailure[];
   /** One result per plugin, in registration order. */
   readonly plugins: readonly PluginShutdownResult[];
   /** Ids of plugins that did not drain or whose `onShutdown` failed or timed out. */
   readonly unfinished: readonly string[];
+  /** Subscribed events dropped over the plugins' lifetime (sum of their `dropped`). */
+  readonly dropped: number;
+  /** Subscribed events dispatched while plugins were being shut down, never delivered (sum of their `undelivered`). */
+  readonly undelivered: number;
+  /**
+   * Event sources (runs, see {@link PluginRegistry.hold}) still in flight when the plugins were
+   * stopped: their remaining events reach no plugin. Non-zero makes the report incomplete.
+   */
+  readonly sourcesInFlight: number;
 }
 
 /** Thrown into the stats (never to the engine) when an async delivery or hook exceeds its timeout. */
@@ -129,8 +173,10 @@ interface Entry {
   readonly matcher: TypeMatcher;
   readonly events: readonly string[] | undefined;
   readonly maxFailures: number;
+  readonly required: boolean;
   readonly proxy: ProxyInternals | undefined;
   state: PluginState;
+  undelivered: number;
   delivered: number;
   failed: number;
   timedOut: number;
@@ -191,6 +237,11 @@ export class PluginRegistry {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly settleListeners = new Set<() => void>();
   private lifecycle: Promise<unknown> = Promise.resolve();
+  /** Active event sources (see {@link hold}). */
+  private holds = 0;
+  private readonly holdListeners = new Set<() => void>();
+  /** Plugins being stopped by shutdown(): events for them are counted as undelivered. */
+  private stopping: readonly Entry[] = EMPTY;
 
   constructor(options: PluginRegistryOptions = {}) {
     this.logger = options.logger ?? createConsoleLogger();
@@ -211,7 +262,10 @@ export class PluginRegistry {
    * `bus.setSink((e) => registry.dispatch(e))`.
    */
   dispatch(event: EngineEvent): void {
-    if (this.activeCount === 0) return;
+    if (this.activeCount === 0) {
+      if (this.stopping.length > 0) this.countUndelivered(event.type);
+      return;
+    }
     const subs = this.byType.get(event.type) ?? this.subscribersFor(event.type);
     for (let i = 0; i < subs.length; i++) {
       const entry = subs[i]!;
@@ -227,9 +281,19 @@ export class PluginRegistry {
     }
   }
 
+  private countUndelivered(type: string): void {
+    for (const entry of this.stopping) {
+      try {
+        if (entry.matcher(type)) entry.undelivered++;
+      } catch {
+        // matchers are ours; nothing to do
+      }
+    }
+  }
+
   /** True when at least one active plugin subscribes to `type` (lets callers skip building an event). */
   wants(type: string): boolean {
-    if (this.activeCount === 0) return false;
+    if (this.activeCount === 0) return this.stopping.length > 0;
     return (this.byType.get(type) ?? this.subscribersFor(type)).length > 0;
   }
 
@@ -271,9 +335,12 @@ export class PluginRegistry {
     entry.delivered++;
     try {
       const result = entry.plugin.onEvent(event);
-      if (isThenable(result)) {
-        this.track(entry, result, "onEvent");
-        return;
+      if (result !== undefined) {
+        const then = thenOf(result);
+        if (then !== undefined) {
+          this.track(entry, result, then, "onEvent");
+          return;
+        }
       }
     } catch (err) {
       this.fail(entry, err, "onEvent");
@@ -285,25 +352,28 @@ export class PluginRegistry {
   private reportMissed(entry: Entry): void {
     const count = entry.missed;
     entry.missed = 0;
-    const plugin = entry.plugin;
-    if (typeof plugin.onMissed !== "function") return;
     try {
-      const result = plugin.onMissed(count);
-      if (isThenable(result)) this.track(entry, result, "onMissed");
+      const onMissed = readSafely(entry.plugin, "onMissed");
+      if (typeof onMissed !== "function") return;
+      const result: unknown = Reflect.apply(onMissed, entry.plugin, [count]);
+      const then = thenOf(result);
+      if (then !== undefined) this.track(entry, result, then, "onMissed");
     } catch (err) {
       this.fail(entry, err, "onMissed");
     }
   }
 
-  private track(entry: Entry, result: PromiseLike<unknown>, hook: string): void {
+  /**
+   * Tracks an async delivery. The thenable's `then` is called once with our callbacks and its
+   * value is never adopted (`Promise.resolve(thenable)` would loop forever on a thenable that
+   * resolves with itself, starving the event loop).
+   */
+  private track(entry: Entry, result: unknown, then: ThenFn, hook: string): void {
     const token = ++this.tokenCounter;
     entry.pending.set(token, performance.now());
     this.tracked.add(entry);
     this.ensureSweep();
-    Promise.resolve(result).then(
-      () => this.settle(entry, token, hook, false, undefined),
-      (err: unknown) => this.settle(entry, token, hook, true, err),
-    );
+    observeOnce(result, then, (failed, err) => this.settle(entry, token, hook, failed, err));
   }
 
   private settle(entry: Entry, token: number, hook: string, failed: boolean, err: unknown): void {
@@ -364,6 +434,8 @@ export class PluginRegistry {
     if (entry.state !== "active") return;
     entry.state = "disabled";
     this.activeSetChanged();
+    // A disabled worker plugin gets no more events: stop its thread now rather than at shutdown.
+    if (entry.proxy !== undefined) entry.proxy.terminate().catch(() => undefined);
     const suppressed = entry.suppressed > 0 ? `; ${entry.suppressed} failure log lines suppressed` : "";
     this.log("warn", `plugin "${entry.id}" disabled after ${reason}; it receives no more events. Last error: ${entry.lastError ?? "none"}${suppressed}`, {
       pluginId: entry.id,
@@ -424,7 +496,10 @@ export class PluginRegistry {
         }),
       );
     }
-    const id = plugin.pluginId;
+    const id = readSafely(plugin, "pluginId");
+    if (typeof id !== "string" || id.length === 0) {
+      return Promise.reject(new PluginLoadError({ code: "PLUGIN_NOT_A_PLUGIN", message: "register() needs a plugin whose pluginId is a non-empty string; it changed while being read" }));
+    }
     let matcher: TypeMatcher;
     let maxFailures: number;
     try {
@@ -443,24 +518,25 @@ export class PluginRegistry {
         this.log("info", `plugin "${id}" registered again: shutting down the previous instance`, { pluginId: id });
         await this.stop([old], this.shutdownTimeoutMs);
       }
-      const entry = newEntry(id, plugin, matcher, events, maxFailures);
+      const entry = newEntry(id, plugin, matcher, events, maxFailures, options.required === true);
       this.entries.set(id, entry);
       if (entry.proxy !== undefined) entry.proxy.attach(this.reporterFor(entry));
       try {
-        const outcome = typeof plugin.onStartup === "function" ? await callGuarded(() => plugin.onStartup!(), this.startupTimeoutMs, "onStartup") : "ok";
+        const onStartup = readSafely(plugin, "onStartup");
+        const outcome = typeof onStartup === "function" ? await callGuarded(() => Reflect.apply(onStartup, plugin, []) as unknown, this.startupTimeoutMs, "onStartup") : "ok";
         if (outcome === "timeout") throw new PluginTimeoutError("onStartup", this.startupTimeoutMs);
       } catch (err) {
         this.entries.delete(id);
         entry.state = "stopped";
         if (entry.proxy !== undefined) await entry.proxy.terminate().catch(() => undefined);
         // Load problems reported by a worker proxy already carry their own code.
-        if (err instanceof PluginLoadError) throw err;
+        if (isInstance(err, PluginLoadError)) throw err;
         throw new PluginLoadError(
           {
             code: "PLUGIN_STARTUP_FAILED",
             pluginId: id,
             message: `onStartup() failed: ${errorMessage(err)}`,
-            hint: err instanceof PluginTimeoutError ? "make onStartup settle faster or do slow work lazily" : "the plugin was not registered",
+            hint: isInstance(err, PluginTimeoutError) ? "make onStartup settle faster or do slow work lazily" : "the plugin was not registered",
           },
           { cause: err },
         );
@@ -491,7 +567,7 @@ export class PluginRegistry {
     return this.serialize(async () => {
       const entry = this.entries.get(id);
       if (entry === undefined) return undefined;
-      const report = await this.stop([entry], timeoutMs);
+      const report = await this.stop([entry], checkLimit("timeoutMs", timeoutMs, this.shutdownTimeoutMs));
       return report.plugins[0];
     });
   }
@@ -502,13 +578,54 @@ export class PluginRegistry {
   }
 
   /**
-   * Stops every plugin: dispatch to them stops at once; pending async deliveries (and worker
-   * queues) get up to `timeoutMs` to settle; then every `onShutdown` runs concurrently, each
-   * bounded by `timeoutMs`; workers still busy after that are terminated. Never rejects.
+   * Marks an event source (the engine calls it once per run) as active until the returned
+   * function is called (calling it again does nothing). {@link shutdown} lets active sources
+   * finish, and plugins keep receiving their events, for up to half of its timeout; sources
+   * still active after that are reported in {@link ShutdownReport.sourcesInFlight}, and their
+   * later events in the plugins' `undelivered` counts.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0) for (const listener of [...this.holdListeners]) listener();
+    };
+  }
+
+  /** Event sources currently holding the registry open (see {@link hold}). */
+  get activeSources(): number {
+    return this.holds;
+  }
+
+  /**
+   * Stops every plugin, and resolves within `timeoutMs` whatever plugins do (a worker stuck in
+   * a loop is terminated without waiting for it past the deadline). Phases, each bounded by an
+   * absolute deadline:
+   * 1. event sources (runs, see {@link hold}) still active get until half the timeout to finish;
+   *    plugins keep receiving their events meanwhile;
+   * 2. dispatch stops; pending async deliveries (and worker queues) get until three quarters of it;
+   * 3. every `onShutdown` runs concurrently until the end; workers still busy are terminated.
+   *
+   * Never rejects. The report is honest: `complete` is false when anything was dropped, left
+   * undelivered, abandoned or failed to shut down, or a run was still in flight; `ok` is false
+   * when any plugin failed at all; `requiredFailed` when one of them was required.
    * The registry stays usable (new plugins may be registered afterwards).
    */
   shutdown(timeoutMs: number = this.shutdownTimeoutMs): Promise<ShutdownReport> {
-    return this.serialize(() => this.stop([...this.entries.values()], timeoutMs));
+    let ms: number;
+    try {
+      ms = checkLimit("timeoutMs", timeoutMs, this.shutdownTimeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const start = performance.now();
+    return this.serialize(async () => {
+      await this.waitForSources(start + ms / 2);
+      return this.stop([...this.entries.values()], ms, start);
+    });
   }
 
   /**
@@ -520,14 +637,33 @@ export class PluginRegistry {
     return results.every(Boolean);
   }
 
-  private async stop(entries: readonly Entry[], timeoutMs: number): Promise<ShutdownReport> {
-    const ms = checkLimit("timeoutMs", timeoutMs, this.shutdownTimeoutMs);
+  private waitForSources(deadline: number): Promise<void> {
+    if (this.holds === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.holdListeners.delete(listener);
+        resolve();
+      };
+      const listener = (): void => done();
+      // Not unref()ed: shutdown() is awaited, and the deadline bounds how long it keeps the process alive.
+      const timer = setTimeout(done, Math.max(0, deadline - performance.now()));
+      this.holdListeners.add(listener);
+    });
+  }
+
+  private async stop(entries: readonly Entry[], ms: number, start: number = performance.now()): Promise<ShutdownReport> {
+    const drainDeadline = start + (ms * 3) / 4;
+    const end = start + ms;
+    const sourcesInFlight = this.holds;
+    const wasDisabled = entries.map((e) => e.state === "disabled");
     for (const entry of entries) {
       this.entries.delete(entry.id);
       entry.state = "stopping";
     }
+    this.stopping = this.stopping.length === 0 ? entries : [...this.stopping, ...entries];
     this.activeSetChanged();
-    const drained = await Promise.all(entries.map((e) => this.drain(e, ms)));
+    const drained = await Promise.all(entries.map((e) => this.drain(e, Math.max(0, drainDeadline - performance.now()))));
     const results = await Promise.all(
       entries.map(async (entry, i): Promise<PluginShutdownResult> => {
         const abandoned = entry.pending.size + (entry.proxy?.inFlight() ?? 0);
@@ -541,51 +677,93 @@ export class PluginRegistry {
         const plugin = entry.plugin;
         try {
           if (entry.proxy === undefined && entry.missed > 0) this.reportMissed(entry);
-          if (typeof plugin.onShutdown === "function") {
-            if ((await callGuarded(() => plugin.onShutdown!(), ms, "onShutdown")) === "timeout") {
+          const onShutdown = readSafely(plugin, "onShutdown");
+          if (typeof onShutdown === "function") {
+            const left = Math.max(0, end - performance.now());
+            if ((await callGuarded(() => Reflect.apply(onShutdown, plugin, []) as unknown, left, "onShutdown")) === "timeout") {
               shutdown = "timeout";
-              error = `onShutdown did not settle within ${ms} ms`;
+              error = `onShutdown did not settle within the shutdown timeout (${ms} ms)`;
             }
           }
         } catch (err) {
           shutdown = "failed";
           error = errorMessage(err);
+          entry.failed++;
+          entry.lastError = `onShutdown: ${error}`;
         }
-        if (entry.proxy !== undefined && (shutdown !== "ok" || !drained[i])) {
+        if (entry.proxy !== undefined && (shutdown !== "ok" || !drained[i] || wasDisabled[i] === true)) {
           terminated = true;
-          await entry.proxy.terminate().catch(() => undefined);
+          // Never wait for a thread past the deadline: termination continues in the background.
+          await raceDeadline(entry.proxy.terminate().catch(() => undefined), end);
         }
         entry.state = "stopped";
         if (entry.suppressed > 0) {
           this.log("error", `plugin "${entry.id}": ${entry.suppressed} more failure log lines were suppressed`, { pluginId: entry.id, suppressed: entry.suppressed });
           entry.suppressed = 0;
         }
-        const result: PluginShutdownResult = {
+        const isDrained = drained[i] === true;
+        return {
           id: entry.id,
-          drained: drained[i] === true,
+          drained: isDrained,
           abandoned,
           shutdown,
           terminated,
           ...(error === undefined ? {} : { error }),
+          required: entry.required,
+          // Recomputed below once undelivered counts are final.
+          ok: false,
           stats: statsOf(entry),
         };
-        if (!result.drained || shutdown !== "ok") {
-          const what = [
-            result.drained ? "" : `${abandoned} pending deliveries abandoned after ${ms} ms`,
-            shutdown === "ok" ? "" : `onShutdown ${shutdown === "timeout" ? "timed out" : "failed"}${error ? `: ${error}` : ""}`,
-            terminated ? "worker terminated" : "",
-          ].filter(Boolean);
-          this.log("warn", `plugin "${entry.id}" did not shut down cleanly: ${what.join("; ")}`, { pluginId: entry.id, abandoned, shutdown, terminated });
-        }
-        return result;
       }),
     );
+    this.stopping = this.stopping.filter((e) => !entries.includes(e));
     if (this.tracked.size === 0 && this.sweepTimer !== undefined) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
     }
-    const unfinished = results.filter((r) => !r.drained || r.shutdown !== "ok").map((r) => r.id);
-    return { complete: unfinished.length === 0, plugins: results, unfinished };
+    const plugins: PluginShutdownResult[] = [];
+    const failures: PluginFailure[] = [];
+    let dropped = 0;
+    let undelivered = 0;
+    for (let i = 0; i < results.length; i++) {
+      const entry = entries[i]!;
+      const r = results[i]!;
+      const stats = statsOf(entry);
+      dropped += stats.dropped;
+      undelivered += stats.undelivered;
+      const reasons = failureReasons(r, stats, ms);
+      const result: PluginShutdownResult = Object.freeze({ ...r, ok: reasons.length === 0, stats });
+      plugins.push(result);
+      if (reasons.length > 0) {
+        const reason = reasons.join("; ");
+        failures.push(Object.freeze({ id: r.id, required: r.required, reason }));
+        this.log(r.required ? "error" : "warn", `plugin "${r.id}"${r.required ? " (required)" : ""} did not shut down cleanly: ${reason}`, {
+          pluginId: r.id,
+          required: r.required,
+          abandoned: r.abandoned,
+          shutdown: r.shutdown,
+          terminated: r.terminated,
+          dropped: stats.dropped,
+          undelivered: stats.undelivered,
+        });
+      }
+    }
+    const unfinished = plugins.filter((r) => !r.drained || r.shutdown !== "ok").map((r) => r.id);
+    const complete = unfinished.length === 0 && dropped === 0 && undelivered === 0 && sourcesInFlight === 0;
+    if (sourcesInFlight > 0) {
+      this.log("warn", `plugins were shut down while ${sourcesInFlight} run(s) were still in flight: their remaining events reach no plugin`, { sourcesInFlight });
+    }
+    return Object.freeze({
+      complete,
+      ok: complete && failures.length === 0,
+      requiredFailed: failures.some((f) => f.required),
+      failures: Object.freeze(failures),
+      plugins: Object.freeze(plugins),
+      unfinished: Object.freeze(unfinished),
+      dropped,
+      undelivered,
+      sourcesInFlight,
+    });
   }
 
   /** Resolves true once `entry` has no pending delivery, false at the deadline. */
@@ -650,15 +828,17 @@ export class PluginRegistry {
   }
 }
 
-function newEntry(id: string, plugin: Plugin, matcher: TypeMatcher, events: readonly string[] | undefined, maxFailures: number): Entry {
+function newEntry(id: string, plugin: Plugin, matcher: TypeMatcher, events: readonly string[] | undefined, maxFailures: number, required: boolean): Entry {
   return {
     id,
     plugin,
     matcher,
     events,
     maxFailures,
+    required,
     proxy: proxyInternals(plugin),
     state: "starting",
+    undelivered: 0,
     delivered: 0,
     failed: 0,
     timedOut: 0,
@@ -688,36 +868,56 @@ function statsOf(entry: Entry): PluginStats {
     consecutiveFailures: entry.consecutive,
     lastError: entry.lastError,
     suppressedLogLines: entry.suppressedTotal,
+    required: entry.required,
+    undelivered: entry.undelivered,
+    rejectedMessages: entry.proxy?.rejectedMessages() ?? 0,
   });
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
+/** Why a plugin's shutdown result is not ok; empty when it is. */
+function failureReasons(r: Omit<PluginShutdownResult, "stats" | "ok">, stats: PluginStats, ms: number): string[] {
+  const reasons: string[] = [];
+  if (stats.failed > 0) reasons.push(`${stats.failed} failures (last: ${stats.lastError ?? "unknown"})`);
+  if (stats.rejectedMessages > 0) reasons.push(`${stats.rejectedMessages} worker messages rejected`);
+  if (stats.dropped > 0) reasons.push(`${stats.dropped} events dropped`);
+  if (stats.undelivered > 0) reasons.push(`${stats.undelivered} events undelivered (dispatched during shutdown)`);
+  if (!r.drained) reasons.push(`${r.abandoned} pending deliveries abandoned within ${ms} ms`);
+  if (r.shutdown !== "ok") reasons.push(`onShutdown ${r.shutdown === "timeout" ? "timed out" : "failed"}${r.error ? `: ${r.error}` : ""}`);
+  if (r.terminated) reasons.push("worker terminated");
+  return reasons;
 }
 
-/** Calls a hook; resolves "ok", or "timeout" when its promise is still pending after `timeoutMs`; rejects with what it threw. */
-async function callGuarded(fn: () => HookResult, timeoutMs: number, hook: string): Promise<"ok" | "timeout"> {
+/** Resolves when `p` settles or at `deadline` (a `performance.now()` time), whichever is first. */
+async function raceDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const left = Math.max(0, deadline - performance.now());
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+  clearTimeout(timer);
+}
+
+/**
+ * Calls a hook; resolves "ok", or "timeout" when what it returned is still pending after
+ * `timeoutMs`; rejects with what it threw or rejected with. A returned thenable is observed
+ * once (never adopted), so a self-resolving thenable cannot spin the microtask queue.
+ */
+async function callGuarded(fn: () => unknown, timeoutMs: number, hook: string): Promise<"ok" | "timeout"> {
   const result = fn();
-  if (!isThenable(result)) return "ok";
-  if (!Number.isFinite(timeoutMs)) {
-    await result;
-    return "ok";
-  }
+  const then = thenOf(result);
+  if (then === undefined) return "ok";
+  const settled = settledBy(result, then).then(
+    () => "ok" as const,
+    (err: unknown) => {
+      throw err ?? new Error(`${hook} rejected without a reason`);
+    },
+  );
+  if (!Number.isFinite(timeoutMs)) return settled;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     // Not unref()ed: the caller awaits this, and the timeout bounds how long it keeps the process alive.
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
   try {
-    return await Promise.race([
-      Promise.resolve(result).then(
-        () => "ok" as const,
-        (err: unknown) => {
-          throw err ?? new Error(`${hook} rejected without a reason`);
-        },
-      ),
-      timeout,
-    ]);
+    return await Promise.race([settled, timeout]);
   } finally {
     clearTimeout(timer);
   }

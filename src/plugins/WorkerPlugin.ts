@@ -3,15 +3,31 @@
  *
  * @module
  */
-import { Worker } from "node:worker_threads";
-import { PluginLoadError } from "../errors.js";
+import type { Readable } from "node:stream";
+import { Worker, type ResourceLimits } from "node:worker_threads";
+import { errorMessage, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { PROXY_INTERNALS, type ProxyInternals, type ProxyReporter } from "./internal.js";
 import { PluginBase } from "./PluginBase.js";
-import type { FromWorker, PluginWorkerData, ToWorker } from "./worker/protocol.js";
+import { parseFromWorker, type PluginWorkerData, type ToWorker } from "./worker/protocol.js";
 
 /** Default bound of deliveries sent to a worker and not yet acknowledged. */
 export const DEFAULT_QUEUE_SIZE = 1000;
+
+/** Default of {@link WorkerPluginOptions.maxMessagesPerSecond}. */
+export const DEFAULT_MAX_MESSAGES_PER_SECOND = 200;
+
+/** Default of {@link WorkerPluginOptions.maxOutputLinesPerSecond}. */
+export const DEFAULT_MAX_OUTPUT_LINES_PER_SECOND = 100;
+
+/** Longest output line re-emitted from a worker; the rest of the line is cut. */
+export const MAX_OUTPUT_LINE = 8192;
+
+/**
+ * Default `resourceLimits` of a plugin worker: a 256 MB old generation and a 4 MB stack. A worker
+ * over its heap limit is stopped by V8 and its plugin disabled; the engine keeps running.
+ */
+export const DEFAULT_RESOURCE_LIMITS: Readonly<ResourceLimits> = Object.freeze({ maxOldGenerationSizeMb: 256, stackSizeMb: 4 });
 
 /** Options of {@link WorkerPlugin}. */
 export interface WorkerPluginOptions {
@@ -25,9 +41,25 @@ export interface WorkerPluginOptions {
    * its next delivered event and at shutdown. Default 1000.
    */
   readonly queueSize?: number;
+  /**
+   * Names of environment variables the worker may see (`env:` in plugins.yaml). The worker gets a
+   * copy holding only these (those that are set); default none: `process.env` is empty in the worker.
+   */
+  readonly env?: readonly string[];
+  /** V8 limits of the worker (`resource_limits:` in plugins.yaml); merged over {@link DEFAULT_RESOURCE_LIMITS}. */
+  readonly resourceLimits?: ResourceLimits;
+  /**
+   * Messages a worker may send per second besides acknowledgements of deliveries (hook errors,
+   * anything unexpected). Over it, the worker is flooding: it is terminated and the plugin
+   * disabled. Default 200.
+   */
+  readonly maxMessagesPerSecond?: number;
+  /** Lines of stdout/stderr re-emitted per second (the rest counted and summarized). Default 100. */
+  readonly maxOutputLinesPerSecond?: number;
 }
 
-type Status = "idle" | "starting" | "running" | "stopping" | "stopped" | "dead";
+/** Lifecycle of a plugin worker thread, see {@link WorkerPlugin.workerStatus}. */
+export type WorkerStatus = "idle" | "starting" | "running" | "stopping" | "stopped" | "dead";
 
 /**
  * Runs a plugin in its own worker thread. The registry treats it like any plugin, except that
@@ -35,20 +67,41 @@ type Status = "idle" | "starting" | "running" | "stopping" | "stopped" | "dead";
  * its thread (even `while (true) {}`) cannot stall the engine; at shutdown such a worker is
  * terminated after the timeout and reported.
  *
+ * The boundary, from the host's side:
+ * - every message from the worker is checked ({@link parseFromWorker}) and must be expected in the
+ *   current state (an `ack` must name a delivery in flight); anything else is rejected, counted
+ *   against the plugin as a failure, and never throws in the host;
+ * - messages other than acknowledgements are rate-limited (`maxMessagesPerSecond`); a flooding
+ *   worker is terminated and the plugin disabled;
+ * - deliveries in flight are bounded by `queueSize` (overflow is dropped and counted), so neither
+ *   direction queues without bound while the host is responsive;
+ * - the worker gets an environment holding only the `env` allow-list, its stdout and stderr are
+ *   captured and re-emitted on the host's stderr prefixed `[plugin <id>]` (never on stdout), and
+ *   it runs under V8 `resourceLimits`;
+ * - a worker that dies, floods, or whose plugin is disabled is terminated.
+ *
+ * A worker shares the process: it does not protect against `process.kill`, native addons,
+ * off-heap memory or CPU use. See docs/SECURITY.md.
+ *
  * The worker is `unref()`ed while running, so it never keeps the process alive; call
  * `engine.shutdown()` (or `registry.shutdown()`) to let it finish its queue and `onShutdown`.
  *
  * @example
  * ```ts
- * await registry.register(new WorkerPlugin("audit", { path: "audit.jsonl" }, { module: "./plugins/audit.js#Audit", configDir }));
+ * await registry.register(new WorkerPlugin("audit", { path: "audit.jsonl" }, { module: "./plugins/audit.js#Audit", configDir, env: ["AUDIT_TOKEN"] }));
  * ```
  */
 export class WorkerPlugin extends PluginBase {
-  private readonly options: Required<WorkerPluginOptions>;
+  private readonly options: WorkerPluginOptions & { readonly queueSize: number; readonly maxMessagesPerSecond: number; readonly maxOutputLinesPerSecond: number };
   private worker: Worker | undefined;
-  private status: Status = "idle";
-  private inFlight = 0;
+  private status: WorkerStatus = "idle";
+  /** Ids of deliveries sent and not acknowledged yet (at most `queueSize`). */
+  private readonly outstanding = new Set<number>();
+  private nextId = 0;
   private missed = 0;
+  private rejected = 0;
+  private windowStart = -Infinity;
+  private windowCount = 0;
   private reporter: ProxyReporter | undefined;
   private readonly drainWaiters = new Set<() => void>();
   private startup: { resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -60,7 +113,25 @@ export class WorkerPlugin extends PluginBase {
     const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
     if (!Number.isInteger(queueSize) || queueSize < 1) throw new RangeError(`queue_size must be an integer >= 1, got ${String(queueSize)}`);
     if (typeof options.module !== "string" || options.module.length === 0) throw new TypeError("module must be a non-empty string");
-    this.options = { module: options.module, configDir: options.configDir, queueSize };
+    const rate = options.maxMessagesPerSecond ?? DEFAULT_MAX_MESSAGES_PER_SECOND;
+    if (!Number.isInteger(rate) || rate < 1) throw new RangeError(`max_messages_per_second must be an integer >= 1, got ${String(rate)}`);
+    const lines = options.maxOutputLinesPerSecond ?? DEFAULT_MAX_OUTPUT_LINES_PER_SECOND;
+    if (!Number.isInteger(lines) || lines < 0) throw new RangeError(`max_output_lines_per_second must be an integer >= 0, got ${String(lines)}`);
+    if (options.env !== undefined && (!Array.isArray(options.env) || options.env.some((n) => typeof n !== "string" || n.length === 0))) {
+      throw new TypeError("env must be a list of environment variable names");
+    }
+    for (const [k, v] of Object.entries(options.resourceLimits ?? {})) {
+      if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new RangeError(`resource_limits.${k} must be a positive number, got ${String(v)}`);
+    }
+    this.options = { ...options, queueSize, maxMessagesPerSecond: rate, maxOutputLinesPerSecond: lines };
+  }
+
+  /**
+   * Where the worker thread is: `idle` (not started), `starting`, `running`, `stopping`,
+   * `stopped` (terminated by us) or `dead` (exited or crashed on its own).
+   */
+  get workerStatus(): WorkerStatus {
+    return this.status;
   }
 
   /** Posts the event to the worker, or drops it when the queue is full. Never waits. */
@@ -70,14 +141,15 @@ export class WorkerPlugin extends PluginBase {
 
   private offer(event: object): boolean {
     if (this.status !== "running" || this.worker === undefined) return false;
-    if (this.inFlight >= this.options.queueSize) {
+    if (this.outstanding.size >= this.options.queueSize) {
       this.missed++;
       return false;
     }
-    this.inFlight++;
+    const id = ++this.nextId;
+    this.outstanding.add(id);
     const missed = this.missed;
     this.missed = 0;
-    this.worker.postMessage({ t: "event", event, missed } satisfies ToWorker);
+    this.worker.postMessage({ t: "event", id, event, missed } satisfies ToWorker);
     return true;
   }
 
@@ -86,20 +158,36 @@ export class WorkerPlugin extends PluginBase {
     if (this.status !== "idle") return Promise.reject(new Error(`worker plugin "${this.pluginId}" was already started`));
     this.status = "starting";
     const data: PluginWorkerData = { pluginId: this.pluginId, module: this.options.module, configDir: this.options.configDir, config: this.config };
+    const env: Record<string, string> = {};
+    for (const name of this.options.env ?? []) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
     let worker: Worker;
     try {
-      worker = new Worker(new URL("./worker/pluginWorker.js", import.meta.url), { workerData: data });
+      worker = new Worker(new URL("./worker/pluginWorker.js", import.meta.url), {
+        workerData: data,
+        env,
+        stdout: true,
+        stderr: true,
+        resourceLimits: { ...DEFAULT_RESOURCE_LIMITS, ...this.options.resourceLimits },
+      });
     } catch (err) {
       this.status = "dead";
       return Promise.reject(
-        new PluginLoadError({ code: "PLUGIN_CONFIG", pluginId: this.pluginId, message: `cannot start a worker for this plugin: ${String(err instanceof Error ? err.message : err)}`, hint: "config must be structured-cloneable (plain data) for isolation: worker" }, { cause: err }),
+        new PluginLoadError({ code: "PLUGIN_CONFIG", pluginId: this.pluginId, message: `cannot start a worker for this plugin: ${errorMessage(err)}`, hint: "config must be structured-cloneable (plain data) for isolation: worker" }, { cause: err }),
       );
     }
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-    worker.on("message", (msg: FromWorker) => this.onMessage(msg));
-    worker.on("error", (err) => this.onDeath(`worker crashed: ${err.message}`, err));
+    worker.on("message", (msg: unknown) => this.onMessage(msg));
+    worker.on("messageerror", () => this.reject("a message that could not be deserialized"));
+    worker.on("error", (err) => this.onDeath(`worker crashed: ${errorMessage(err)}`, err));
     worker.on("exit", (code) => this.onDeath(`worker exited with code ${code}`, undefined));
+    const prefix = `[plugin ${this.pluginId}] `;
+    const limiter = { windowStart: -Infinity, count: 0, suppressed: 0 };
+    relayLines(worker.stdout, prefix, limiter, this.options.maxOutputLinesPerSecond);
+    relayLines(worker.stderr, prefix, limiter, this.options.maxOutputLinesPerSecond);
     return new Promise<void>((resolve, reject) => {
       this.startup = { resolve, reject };
     });
@@ -124,36 +212,77 @@ export class WorkerPlugin extends PluginBase {
     }
   }
 
-  private onMessage(msg: FromWorker): void {
+  /** Host side of the boundary: validates, rate-limits and dispatches one message. Never throws. */
+  private onMessage(raw: unknown): void {
+    if (this.status === "dead" || this.status === "stopped") return; // being terminated: ignore the backlog
+    const msg = parseFromWorker(raw);
+    if (typeof msg === "string") {
+      this.reject(msg);
+      return;
+    }
+    if (msg.t === "ack") {
+      if (!this.outstanding.delete(msg.id)) {
+        this.reject(`an ack for delivery ${msg.id}, which is not in flight`);
+        return;
+      }
+      if (msg.error === undefined) this.reporter?.success();
+      else this.reporter?.failure(new Error(msg.error), "onEvent");
+      if (this.outstanding.size === 0) this.notifyDrained();
+      return;
+    }
+    if (!this.withinRate()) return;
     switch (msg.t) {
       case "ready":
-        if (this.status === "starting") {
-          this.status = "running";
-          this.worker?.unref();
-        }
-        this.startup?.resolve();
+        if (this.status !== "starting" || this.startup === undefined) return this.reject('an unexpected "ready" message');
+        this.status = "running";
+        this.worker?.unref();
+        this.startup.resolve();
         this.startup = undefined;
         return;
       case "load-error":
-        this.startup?.reject(new PluginLoadError({ code: msg.code, pluginId: this.pluginId, message: msg.message, ...(msg.hint === undefined ? {} : { hint: msg.hint }) }));
+        if (this.status !== "starting" || this.startup === undefined) return this.reject('an unexpected "load-error" message');
+        this.startup.reject(new PluginLoadError({ code: msg.code, pluginId: this.pluginId, message: msg.message, ...(msg.hint === undefined ? {} : { hint: msg.hint }) }));
         this.startup = undefined;
         void this.stopWorker();
-        return;
-      case "ack":
-        if (this.inFlight > 0) this.inFlight--;
-        if (msg.error === undefined) this.reporter?.success();
-        else this.reporter?.failure(new Error(msg.error), "onEvent");
-        if (this.inFlight === 0) this.notifyDrained();
         return;
       case "hook-error":
         this.reporter?.failure(new Error(msg.error), msg.hook);
         return;
       case "shutdown-done":
-        if (msg.error === undefined) this.shutdownDone?.resolve();
-        else this.shutdownDone?.reject(new Error(msg.error));
+        if (this.shutdownDone === undefined) return this.reject('an unexpected "shutdown-done" message');
+        if (msg.error === undefined) this.shutdownDone.resolve();
+        else this.shutdownDone.reject(new Error(msg.error));
         this.shutdownDone = undefined;
         return;
     }
+  }
+
+  /** Counts a rejected message against the plugin. */
+  private reject(reason: string): void {
+    this.rejected++;
+    if (!this.withinRate()) return;
+    this.reporter?.failure(new Error(`rejected a message from its worker: ${reason}`), "worker message");
+  }
+
+  /** Rate limit of non-ack messages; on overflow the worker is terminated as flooding. */
+  private withinRate(): boolean {
+    const now = performance.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    if (++this.windowCount <= this.options.maxMessagesPerSecond) return true;
+    if (this.status === "dead" || this.status === "stopped") return false;
+    const reason = `its worker sent more than ${this.options.maxMessagesPerSecond} messages in one second (flooding); the worker was terminated`;
+    this.rejected++;
+    this.startup?.reject(new PluginLoadError({ code: "PLUGIN_STARTUP_FAILED", pluginId: this.pluginId, message: reason }));
+    this.startup = undefined;
+    this.shutdownDone?.reject(new Error(reason));
+    this.shutdownDone = undefined;
+    void this.stopWorker();
+    this.reporter?.failure(new Error(reason), "worker message", true);
+    this.notifyDrained();
+    return false;
   }
 
   private onDeath(reason: string, err: Error | undefined): void {
@@ -180,7 +309,7 @@ export class WorkerPlugin extends PluginBase {
   }
 
   private drain(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
+    if (this.outstanding.size === 0) return Promise.resolve(true);
     if (this.status === "dead" || this.status === "stopped") return Promise.resolve(false);
     const worker = this.worker;
     worker?.ref(); // acknowledgements must be able to arrive even if nothing else keeps the process alive
@@ -192,10 +321,10 @@ export class WorkerPlugin extends PluginBase {
         resolve(value);
       };
       const waiter = (): void => {
-        if (this.inFlight === 0) finish(true);
+        if (this.outstanding.size === 0) finish(true);
         else if (this.status === "dead" || this.status === "stopped") finish(false);
       };
-      const timer = setTimeout(() => finish(this.inFlight === 0), timeoutMs);
+      const timer = setTimeout(() => finish(this.outstanding.size === 0), timeoutMs);
       this.drainWaiters.add(waiter);
     });
   }
@@ -208,8 +337,67 @@ export class WorkerPlugin extends PluginBase {
       },
       offer: (event) => this.offer(event),
       drain: (timeoutMs) => this.drain(timeoutMs),
-      inFlight: () => (this.status === "dead" || this.status === "stopped" ? 0 : this.inFlight),
+      inFlight: () => (this.status === "dead" || this.status === "stopped" ? 0 : this.outstanding.size),
       terminate: () => this.stopWorker(),
+      rejectedMessages: () => this.rejected,
     };
+  }
+}
+
+/**
+ * Re-emits a worker's output stream line by line on the host's stderr (never stdout), each line
+ * prefixed, cut at {@link MAX_OUTPUT_LINE} characters, and rate-limited per plugin (lines over
+ * the limit are counted and summarized once the window rolls over, and at the end).
+ */
+function relayLines(stream: Readable, prefix: string, limiter: { windowStart: number; count: number; suppressed: number }, perSecond: number): void {
+  let partial = "";
+  stream.setEncoding("utf8");
+  const emit = (line: string): void => {
+    const now = performance.now();
+    if (now - limiter.windowStart >= 1000) {
+      if (limiter.suppressed > 0) writeStderr(`${prefix}(${limiter.suppressed} output lines suppressed)\n`);
+      limiter.windowStart = now;
+      limiter.count = 0;
+      limiter.suppressed = 0;
+    }
+    if (++limiter.count > perSecond) {
+      limiter.suppressed++;
+      return;
+    }
+    writeStderr(`${prefix}${line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}... (cut)` : line}\n`);
+  };
+  stream.on("data", (chunk: string) => {
+    let text = partial + chunk;
+    let start = 0;
+    let nl = text.indexOf("\n");
+    while (nl !== -1) {
+      emit(text.slice(start, nl));
+      start = nl + 1;
+      nl = text.indexOf("\n", start);
+    }
+    text = text.slice(start);
+    // An endless line is emitted in pieces rather than buffered without bound.
+    while (text.length > MAX_OUTPUT_LINE) {
+      emit(text.slice(0, MAX_OUTPUT_LINE));
+      text = text.slice(MAX_OUTPUT_LINE);
+    }
+    partial = text;
+  });
+  stream.on("end", () => {
+    if (partial.length > 0) emit(partial);
+    partial = "";
+    if (limiter.suppressed > 0) {
+      writeStderr(`${prefix}(${limiter.suppressed} output lines suppressed)\n`);
+      limiter.suppressed = 0;
+    }
+  });
+  stream.on("error", () => undefined);
+}
+
+function writeStderr(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    // stderr closed: nothing else to tell
   }
 }

@@ -33,6 +33,8 @@ export interface ProxyInternals {
   inFlight(): number;
   /** Forcefully stops the plugin (terminates the worker). */
   terminate(): Promise<void>;
+  /** Messages from the plugin that were malformed, unexpected or over its rate limit. */
+  rejectedMessages(): number;
 }
 
 /** Returns the proxy internals of `plugin`, if it is an engine-made proxy. */

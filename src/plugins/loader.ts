@@ -137,6 +137,7 @@ export async function loadPlugins(manifest: PluginsManifest | undefined, options
     const registerOptions: RegisterOptions = {
       ...(m.events === undefined ? {} : { events: m.events }),
       ...(m.max_failures === undefined ? {} : { maxFailures: m.max_failures }),
+      ...(required ? { required: true } : {}),
     };
     if (options.registry !== undefined) {
       try {
@@ -199,9 +200,27 @@ async function buildPlugin(m: PluginManifest, index: number, options: LoadPlugin
   const config = (m.config ?? {}) as Record<string, unknown>;
   if (m.isolation === "worker") {
     try {
-      return new WorkerPlugin(m.id, config, { module: m.module, configDir: options.configDir, queueSize: m.queue_size ?? DEFAULT_QUEUE_SIZE });
+      const limits = m.resource_limits;
+      return new WorkerPlugin(m.id, config, {
+        module: m.module,
+        configDir: options.configDir,
+        queueSize: m.queue_size ?? DEFAULT_QUEUE_SIZE,
+        ...(m.env === undefined ? {} : { env: m.env }),
+        ...(limits === undefined
+          ? {}
+          : {
+              resourceLimits: {
+                ...(limits.max_old_generation_mb === undefined ? {} : { maxOldGenerationSizeMb: limits.max_old_generation_mb }),
+                ...(limits.max_young_generation_mb === undefined ? {} : { maxYoungGenerationSizeMb: limits.max_young_generation_mb }),
+                ...(limits.code_range_mb === undefined ? {} : { codeRangeSizeMb: limits.code_range_mb }),
+                ...(limits.stack_mb === undefined ? {} : { stackSizeMb: limits.stack_mb }),
+              },
+            }),
+      });
     } catch (err) {
-      return { detail: locateDetail(options, index, "queue_size", { code: "PLUGIN_CONFIG", pluginId: m.id, message: errorMessage(err) }), cause: err };
+      const message = errorMessage(err);
+      const field = message.startsWith("env") ? "env" : message.startsWith("resource_limits") ? "resource_limits" : "queue_size";
+      return { detail: locateDetail(options, index, field, { code: "PLUGIN_CONFIG", pluginId: m.id, message }), cause: err };
     }
   }
   const context: PluginContext = { configDir: options.configDir, isolation: "inline" };

@@ -309,7 +309,14 @@ export class Engine {
   private async execute(rec: RunRecord, checkpoint: RunCheckpoint | undefined, signal: AbortSignal | undefined): Promise<RunResult> {
     const start = this.graph.nodes.get(rec.startNode)!;
     const run = new Run(this.services, signal, { runId: rec.runId, scheduling: this.scheduling, ...(checkpoint ? { checkpoint } : {}) });
-    const result = await run.execute(rec.input, start);
+    // shutdown() lets in-flight runs finish (bounded) and reports those it could not wait for.
+    const release = this.registry.hold();
+    let result: RunResult;
+    try {
+      result = await run.execute(rec.input, start);
+    } finally {
+      release();
+    }
     rec.updatedAt = new Date().toISOString();
     rec.status = result.status;
     if (result.status === "interrupted") {

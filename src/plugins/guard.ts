@@ -1,0 +1,84 @@
+/**
+ * Total operations on values that come from plugin code (the plugin itself, what its hooks
+ * return, what they throw). Every function here never throws and never hands a foreign value to
+ * `Promise.resolve`/`await`, which would re-adopt a self-resolving thenable forever.
+ *
+ * @internal
+ * @module
+ */
+
+/** A function to call as `then.call(value, onFulfilled, onRejected)`. */
+export type ThenFn = (this: unknown, onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown;
+
+/**
+ * The `then` method of `value` when it is a thenable, read exactly once (a getter may answer
+ * differently on each read). When reading `then` throws, returns a `then` that throws the same
+ * error, so the value counts as a thenable that rejects (a failure of the hook, never of ours).
+ * Cheap for the common `undefined` result.
+ */
+export function thenOf(value: unknown): ThenFn | undefined {
+  if (value === undefined || value === null) return undefined;
+  const t = typeof value;
+  if (t !== "object" && t !== "function") return undefined;
+  try {
+    const then = (value as { then?: unknown }).then;
+    return typeof then === "function" ? (then as ThenFn) : undefined;
+  } catch (err) {
+    // A `then` getter that throws: the value is treated as a thenable that rejects with that error.
+    return () => {
+      throw err;
+    };
+  }
+}
+
+/**
+ * Observes a thenable once: calls its `then` a single time with two callbacks, and calls
+ * `onSettle` at most once, with `failed` and the rejection reason. The fulfilment value is
+ * ignored (never adopted), so a thenable that resolves with itself, calls back several times,
+ * calls back synchronously, or throws from `then` is harmless. A thenable that never calls back
+ * never settles: callers bound the wait with their own timer.
+ */
+export function observeOnce(value: unknown, then: ThenFn, onSettle: (failed: boolean, reason: unknown) => void): void {
+  let done = false;
+  const fulfilled = (): void => {
+    if (done) return;
+    done = true;
+    onSettle(false, undefined);
+  };
+  const rejected = (reason: unknown): void => {
+    if (done) return;
+    done = true;
+    onSettle(true, reason);
+  };
+  try {
+    Reflect.apply(then, value, [fulfilled, rejected]);
+  } catch (err) {
+    rejected(err);
+  }
+}
+
+/** A promise (ours) that settles as `value` does, without ever adopting `value` itself. */
+export function settledBy(value: unknown, then: ThenFn): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    observeOnce(value, then, (failed, reason) => (failed ? reject(reason === undefined ? new Error("promise rejected without a reason") : (reason as Error)) : resolve()));
+  });
+}
+
+/** `value instanceof ctor`, false instead of throwing (a Proxy's `getPrototypeOf` trap may throw). */
+export function isInstance(value: unknown, ctor: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof ctor;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads `obj[key]`, or `undefined` when the read throws. */
+export function readSafely(obj: unknown, key: PropertyKey): unknown {
+  if (obj === null || (typeof obj !== "object" && typeof obj !== "function")) return undefined;
+  try {
+    return (obj as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
