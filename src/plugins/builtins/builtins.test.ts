@@ -87,6 +87,64 @@ describe("JsonlEventLog", () => {
   });
 });
 
+describe("JsonlEventLog: no silent loss", () => {
+  for (const isolation of ["inline", "worker"] as const) {
+    it(`write errors (ENOSPC on /dev/full) fail the shutdown report, and a required log sets requiredFailed (${isolation})`, { timeout: 20_000 }, async () => {
+      const dir = await writeConfigDir({});
+      dirs.push(dir);
+      const { bus, registry, logger } = setup();
+      const result = await loadPlugins(
+        { plugins: [{ id: "log", module: "agent-engine/plugins#JsonlEventLog", required: true, isolation, config: { path: "/dev/full", batch_lines: 2 } }] },
+        { configDir: dir, registry },
+      );
+      assert.deepEqual(result.failures, []);
+      emitSome(bus, 5);
+      await new Promise((r) => setTimeout(r, 20));
+      emitSome(bus, 3);
+      const report = await registry.shutdown(10_000);
+      assert.equal(report.ok, false);
+      assert.equal(report.complete, false);
+      assert.equal(report.requiredFailed, true);
+      assert.equal(report.plugins[0]?.shutdown, "failed");
+      assert.match(report.plugins[0]?.error ?? "", /write to \/dev\/full failed \(ENOSPC\).*8 event lines not written/);
+      assert.deepEqual(report.failures.map((f) => [f.id, f.required]), [["log", true]]);
+      assert.ok(logger.lines.some((l) => l.level === "error" && /plugin "log" \(required\) did not shut down cleanly.*ENOSPC/.test(l.message)));
+    });
+  }
+
+  it("a file that cannot be opened fails registration with the path", async () => {
+    const dir = await writeConfigDir({ "not-a-dir": "x" });
+    dirs.push(dir);
+    const { registry } = setup();
+    const result = await loadPlugins({ plugins: [{ id: "log", module: "agent-engine/plugins#JsonlEventLog", required: true, config: { path: "not-a-dir/events.jsonl" } }] }, { configDir: dir, registry });
+    assert.equal(result.error?.code, "PLUGIN_STARTUP_FAILED");
+    assert.match(result.error?.message ?? "", /not-a-dir/);
+  });
+
+  it("writes incrementally: lines reach the file before shutdown, one event-loop turn after their events", { timeout: 20_000 }, async () => {
+    const dir = await writeConfigDir({});
+    dirs.push(dir);
+    const { bus, registry } = setup();
+    await registry.register(new JsonlEventLog("log", { path: "e.jsonl", flush_interval_ms: 5 }, { configDir: dir }));
+    emitSome(bus, 3);
+    await new Promise((r) => setImmediate(r));
+    let text = "";
+    while (text.split("\n").length < 4) {
+      await new Promise((r) => setTimeout(r, 5));
+      text = await readFile(join(dir, "e.jsonl"), "utf8");
+    }
+    assert.equal(text.trimEnd().split("\n").length, 3);
+    emitSome(bus, 2);
+    const report = await registry.shutdown(5_000);
+    assert.equal(report.ok, true);
+    assert.equal((await readLines(join(dir, "e.jsonl"))).length, 5);
+  });
+
+  it("rejects a bad flush_interval_ms", () => {
+    assert.throws(() => new JsonlEventLog("log", { path: "x", flush_interval_ms: -1 }), /flush_interval_ms must be/);
+  });
+});
+
 describe("ConsoleLogger", () => {
   it("prints one concise line per event to stderr", async () => {
     const { bus, registry } = setup();
