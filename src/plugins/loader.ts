@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { PluginManifest, PluginsManifest } from "../config/types.js";
 import { errorMessage, PluginLoadError, type ErrorDetail } from "../errors.js";
 import { silentLogger, type Logger } from "../telemetry/logger.js";
+import { isInstance } from "./guard.js";
 import type { Plugin, PluginContext } from "./PluginBase.js";
 import type { PluginRegistry, RegisterOptions } from "./PluginRegistry.js";
 import { importPluginExport, instantiatePlugin, parseModuleRef, PluginProblemError, type ModuleRef } from "./resolveModule.js";
@@ -143,7 +144,7 @@ export async function loadPlugins(manifest: PluginsManifest | undefined, options
       try {
         await options.registry.register(built, registerOptions);
       } catch (err) {
-        const d = err instanceof PluginLoadError ? err.details[0] : undefined;
+        const d = isInstance(err, PluginLoadError) ? (err as PluginLoadError).details[0] : undefined;
         const field = d === undefined ? undefined : fieldOf(d.code);
         failed({
           detail: locateDetail(options, index, field, {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { errorMessage } from "../../errors.js";
 import type { EngineEvent } from "../../telemetry/events.js";
 import { PluginBase, type PluginContext } from "../PluginBase.js";
 
@@ -37,9 +38,29 @@ export class ConsoleLogger extends PluginBase<ConsoleLoggerConfig> {
     this.prefix = typeof this.config.prefix === "string" ? this.config.prefix : "[agent-engine]";
   }
 
-  /** Writes one line. */
+  private failure: Error | undefined;
+  private readonly onStreamError = (err: unknown): void => {
+    this.failure ??= new Error(`writing to ${this.out === process.stdout ? "stdout" : "stderr"} failed: ${errorMessage(err)}`);
+  };
+
+  /**
+   * Listens for errors of its stream while registered: a closed pipe (`EPIPE`) becomes a failure
+   * of this plugin instead of an unhandled `error` event that would end the process.
+   */
+  override onStartup(): void {
+    this.out.on("error", this.onStreamError);
+  }
+
+  /** Writes one line. Throws (counted and logged by the registry) once its stream has failed. */
   onEvent(event: Readonly<EngineEvent>): void {
+    if (this.failure !== undefined) throw this.failure;
     this.out.write(`${formatEventLine(event, this.prefix)}\n`);
+  }
+
+  /** Stops listening to its stream; rejects when a write failed, so the shutdown report is not ok. */
+  override onShutdown(): void {
+    this.out.off("error", this.onStreamError);
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 

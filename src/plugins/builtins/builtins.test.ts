@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { removeDir, writeConfigDir } from "../../../test/helpers.js";
+import { removeDir, repoRoot, writeConfigDir } from "../../../test/helpers.js";
 import { sealJson } from "../../json.js";
 import { MemoryLogger } from "../../telemetry/logger.js";
 import { TelemetryBus } from "../../telemetry/TelemetryBus.js";
@@ -169,6 +170,37 @@ describe("ConsoleLogger", () => {
     const bus = new TelemetryBus();
     const e = bus.emit("routing.decision", "t", "d", { selected: "urgent", edge: { from: "d", to: "escalate", label: "urgent" } });
     assert.equal(formatEventLine(e, ""), "#1 routing.decision task=t node=d -> escalate [urgent]");
+  });
+
+  it("a closed stderr (EPIPE) is a failure of the plugin, not the end of the process", { timeout: 30_000 }, async () => {
+    const dir = await writeConfigDir({});
+    dirs.push(dir);
+    const script = `
+      import { PluginRegistry } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/PluginRegistry.js"))};
+      import { ConsoleLogger } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/builtins/ConsoleLogger.js"))};
+      import { TelemetryBus } from ${JSON.stringify(join(repoRoot, "dist/src/telemetry/TelemetryBus.js"))};
+      import { silentLogger } from ${JSON.stringify(join(repoRoot, "dist/src/telemetry/logger.js"))};
+      const registry = new PluginRegistry({ logger: silentLogger, maxConsecutiveFailures: Infinity });
+      const bus = new TelemetryBus();
+      bus.setSink((e) => registry.dispatch(e));
+      await registry.register(new ConsoleLogger("console"));
+      for (let i = 0; i < 200; i++) {
+        bus.emit("task.completed", "t" + i, undefined, { status: "success", output: "x".repeat(1000) });
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const report = await registry.shutdown(5000);
+      process.stdout.write(JSON.stringify({ ok: report.ok, error: report.plugins[0].error }));
+    `;
+    await writeFile(join(dir, "host.mjs"), script);
+    const child = spawn(process.execPath, [join(dir, "host.mjs")], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stderr.destroy();
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 0);
+    const out = JSON.parse(stdout) as { ok: boolean; error: string };
+    assert.equal(out.ok, false);
+    assert.match(out.error, /writing to stderr failed.*EPIPE/);
   });
 
   it("rejects an unknown stream", () => {
