@@ -92,7 +92,11 @@ export type ErrorCode =
   | "MCP_SDK_MISSING"
   | "MCP_SERVER_FAILED"
   // built-in observability plugins (OtelTracer, PrometheusMetrics, HtmlReport)
-  | "PLUGIN_DEPENDENCY_MISSING";
+  | "PLUGIN_DEPENDENCY_MISSING"
+  // CLI (issue 12/7): problems around a run that must not pass silently
+  | "CLI_EVENTS_WRITE"
+  | "CLI_PLUGIN_SHUTDOWN"
+  | "CLI_RESULT_NOT_PRINTABLE";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {

@@ -1,18 +1,26 @@
 #!/usr/bin/env node
 /**
- * The `agent-engine` command line: `run`, `validate`, `plugins`.
+ * The `agent-engine` command line: `run`, `validate`, `graph`, `inspect`, `init`, `plugins`.
  *
  * Exit codes: 0 success; 1 the task failed or ended partial (or an unexpected error); 2 invalid
- * config or usage. Errors are printed as located, coded lines on stderr, never as stack traces
- * (set `AGENT_ENGINE_DEBUG=1` to see one).
+ * config or usage; 3 the run was interrupted for a human answer; 130 cancelled by SIGINT/SIGTERM.
+ * Errors are printed as located, coded lines on stderr, never as stack traces (set
+ * `AGENT_ENGINE_DEBUG=1` to see one). See docs/cli.md.
  *
  * @module
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
-import { runCommand, pluginsCommand, validateCommand, type CliIO } from "./commands.js";
-import { CliExit, reportError } from "./output.js";
+import { Command, CommanderError, Option } from "commander";
+import { pluginsCommand } from "./commands.js";
+import { graphCommand } from "./graph.js";
+import { initCommand } from "./init.js";
+import { inspectCommand } from "./inspect.js";
+import { CliExit, cliError, reportError, type CliIO } from "./output.js";
+import { runCommand, type RunCommandOptions } from "./run.js";
+import { validateCommand } from "./validate.js";
+
+export type { CliIO } from "./output.js";
 
 function version(): string {
   try {
@@ -22,6 +30,8 @@ function version(): string {
     return "0.0.0";
   }
 }
+
+const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"];
 
 /** Builds the CLI program; `io` is injectable for tests. */
 export function buildProgram(io: CliIO): Command {
@@ -36,22 +46,56 @@ export function buildProgram(io: CliIO): Command {
 
   program
     .command("run")
-    .description("run one task and print the result as JSON (exit 0 success, 1 failure or partial, 2 invalid config or usage)")
+    .description("run one task and print the result as JSON on stdout (exit 0 success, 1 failure or partial, 2 invalid config or usage, 3 interrupted, 130 cancelled)")
     .argument("<configDir>", "config directory holding workflow.yaml")
     .option("--input <json>", "task input as JSON text")
-    .option("--input-file <path>", "read the task input from a JSON (or YAML) file")
+    .option("--input-file <path>", "read the task input from a JSON (or YAML) file; - reads JSON from stdin")
     .option("--start <node>", "start node id (default: the default start)")
-    .option("--events <file.jsonl>", "write every event of the run as JSON lines to this file")
-    .action(async (configDir: string, opts: { input?: string; inputFile?: string; start?: string; events?: string }) => {
+    .option("--events <file.jsonl>", "append every event of the run to this file as it happens (JSON lines)")
+    .option("--output-only", "print only the task's output, not the whole result")
+    .option("--compact", "print the JSON on one line")
+    .option("--max-concurrency <n>", "at most this many node executions at once")
+    .option("-q, --quiet", "no progress on stderr")
+    .addOption(new Option("--progress <mode>", "progress on stderr: live (terminal), plain (lines), none; auto picks live on a terminal without CI").choices(["auto", "live", "plain", "none"]).default("auto"))
+    .action(async (configDir: string, opts: RunCommandOptions) => {
       await runCommand(configDir, opts, io);
     });
 
   program
     .command("validate")
-    .description("validate a config directory: exit 0 with a summary, or 2 listing every problem")
+    .description("check a config directory for everything run would reject (modules imported, exports, tools, providers' key variables, required plugins): exit 0 with a summary, or 2 listing every problem")
     .argument("<configDir>", "config directory holding workflow.yaml")
-    .action(async (configDir: string) => {
-      await validateCommand(configDir, io);
+    .option("--static", "check the manifests and the DAG only; import no module")
+    .option("--json", "print the report as JSON on stdout")
+    .action(async (configDir: string, opts: { static?: boolean; json?: boolean }) => {
+      await validateCommand(configDir, opts, io);
+    });
+
+  program
+    .command("graph")
+    .description("draw the workflow (declared nodes and edges); with --events, the path a recorded run took and each node's status")
+    .argument("<configDir>", "config directory holding workflow.yaml")
+    .addOption(new Option("--format <format>", "output format").choices(["mermaid", "dot"]).default("mermaid"))
+    .option("--events <file.jsonl>", "events of a recorded run (run --events)")
+    .action(async (configDir: string, opts: { format: "mermaid" | "dot"; events?: string }) => {
+      await graphCommand(configDir, opts, io);
+    });
+
+  program
+    .command("inspect")
+    .description("a recorded run at a glance: tasks, paths, node status and timing, failures with their input, tokens and cost per agent, tool calls")
+    .argument("<events.jsonl>", "events file written by run --events")
+    .option("--json", "print the summary as JSON")
+    .action(async (file: string, opts: { json?: boolean }) => {
+      await inspectCommand(file, opts, io);
+    });
+
+  program
+    .command("init")
+    .description("create a starter project (decision, branch and merge, scripted agents, a tool, a plugin) that runs offline as created")
+    .argument("<dir>", "directory to create (must be empty or absent)")
+    .action(async (dir: string) => {
+      await initCommand(dir, io);
     });
 
   program
@@ -67,6 +111,11 @@ export function buildProgram(io: CliIO): Command {
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const level = io.env("AGENT_ENGINE_LOG_LEVEL");
+  if (level !== undefined && level !== "" && !LOG_LEVELS.includes(level)) {
+    cliError(io, "INVALID_OPTION", `AGENT_ENGINE_LOG_LEVEL="${level}" is not a log level`, `use one of ${LOG_LEVELS.join(", ")}, or unset it (default warn)`);
+    return 2;
+  }
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
@@ -81,10 +130,38 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 }
 
-const processIO: CliIO = {
-  stdout: (s) => process.stdout.write(s),
-  stderr: (s) => process.stderr.write(s),
+const realStdoutWrite = process.stdout.write.bind(process.stdout);
+let stdoutGuarded = false;
+
+/** The real process behind {@link CliIO}. */
+export const processIO: CliIO = {
+  stdout: (s) => {
+    realStdoutWrite(s);
+  },
+  stderr: (s) => {
+    process.stderr.write(s);
+  },
   cwd: () => process.cwd(),
+  env: (name) => process.env[name],
+  stderrIsTTY: process.stderr.isTTY === true,
+  ...(process.stderr.columns ? { columns: process.stderr.columns } : {}),
+  guardStdout() {
+    if (stdoutGuarded) return;
+    stdoutGuarded = true;
+    const toStderr = (...args: unknown[]): boolean => (process.stderr.write as (...a: unknown[]) => boolean)(...args);
+    process.stdout.write = toStderr as typeof process.stdout.write;
+  },
+  onSignals(handler) {
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
+  },
+  exit(code) {
+    process.exit(code);
+  },
 };
 
 function isEntryPoint(): boolean {
@@ -99,6 +176,8 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   const code = await main(process.argv.slice(2), processIO);
-  // Let stdout drain before exiting; pending plugin workers are unref'd.
   process.exitCode = code;
+  // Exit once stdout has drained: a handler that ignored cancellation, or a plugin's timer, must
+  // not keep a finished CLI alive.
+  realStdoutWrite("", () => process.exit(code));
 }

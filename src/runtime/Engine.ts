@@ -363,9 +363,11 @@ export class Engine {
   }
 }
 
-async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>): Promise<Map<string, NodeHandler>> {
+/** Imports the handler of every deterministic node (all problems at once); used by `agent-engine validate` too. */
+export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>): Promise<Map<string, NodeHandler>> {
   const map = new Map<string, NodeHandler>();
   const problems: ErrorDetail[] = [];
+  let cause: unknown; // the first import failure, for AGENT_ENGINE_DEBUG stacks
   const file = config.files.workflow;
   for (const [id, fn] of Object.entries(provided)) {
     const node = graph.nodes.get(id);
@@ -388,17 +390,18 @@ async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, prov
           problems.push({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, ...(loc ? { line: loc.line, column: loc.column } : {}), message: `handler "${node.handler}" of node "${node.id}" is ${typeof fn}, not a function` });
         } else map.set(node.id, fn as NodeHandler);
       } catch (err) {
-        if (err instanceof EngineError) problems.push(...err.details.map((d) => ({ ...d, ...(loc ? { line: loc.line, column: loc.column } : {}) })));
-        else throw err;
+        if (!(err instanceof EngineError)) throw err;
+        problems.push(...err.details.map((d) => ({ ...d, ...(loc ? { line: loc.line, column: loc.column } : {}) })));
+        cause ??= err.cause;
       }
     }),
   );
-  if (problems.length > 0) throw new EngineError(problems);
+  if (problems.length > 0) throw new EngineError(problems, cause === undefined ? undefined : { cause });
   return map;
 }
 
 /** A tool's argument schema; `loadProject` has already checked the stem exists and compiles. */
-function compileToolSchema(config: ProjectConfig, schema: unknown): CompiledSchema | undefined {
+export function compileToolSchema(config: ProjectConfig, schema: unknown): CompiledSchema | undefined {
   if (typeof schema === "string") return compileSchema(schema, config.schemas.get(schema));
   if (schema && typeof schema === "object") return compileSchema("inline", schema);
   return undefined;
