@@ -221,7 +221,9 @@ async function runAndReport(
 
 /** Prints the result (or its output) on stdout; when it cannot be printed, saves it to a file and reports a coded error. */
 export function printResult(result: RunResult, opts: RunCommandOptions, io: CliIO): boolean {
-  const value = opts.outputOnly ? result.output : result;
+  // Interrupted: what the caller needs to answer it (`resume <configDir> <runId> --answer JSON`).
+  const interrupted = (result.status as string) === "interrupted";
+  const value = opts.outputOnly ? (interrupted ? { runId: result.runId, interrupt: result.interrupt } : result.output) : result;
   const out = stringifyResult(value, opts.compact === true);
   if (out.ok) {
     io.stdout(`${out.text}\n`);
@@ -248,7 +250,7 @@ export function printResult(result: RunResult, opts: RunCommandOptions, io: CliI
 
 /** One line per failed node, on stderr: task, node, code, message. */
 function printFailures(result: RunResult, io: CliIO): void {
-  const tasks: TaskResult[] = [result, ...result.children];
+  const tasks: readonly Pick<TaskResult, "taskId" | "history">[] = [result, ...result.children];
   const lines: string[] = [];
   for (const t of tasks) {
     for (const h of t.history) {

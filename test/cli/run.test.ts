@@ -268,3 +268,31 @@ describe("run: debuggability", () => {
     assert.match(debug.stderr, /caused by: Error: broken module\n\s+at .*h\.mjs:2:\d+/);
   });
 });
+
+describe("run: interrupted for a human answer", () => {
+  test("exit 3; the result carries runId and interrupt; --output-only prints just { runId, interrupt }", async () => {
+    const dir = await configDir({
+      "workflow.yaml": `
+nodes:
+  - { id: a, kind: deterministic, role: start, default: true }
+  - { id: review, kind: deterministic, role: linear, interrupt: before }
+  - { id: z, kind: deterministic, role: exit }
+edges:
+  - { from: a, to: review }
+  - { from: review, to: z }
+`,
+    });
+    const r = await cli(["run", dir, "--input", '{"draft":"v1"}', "--quiet"]);
+    assert.equal(r.code, 3, r.stderr);
+    const result = JSON.parse(r.stdout) as { status: string; runId: string; interrupt: { nodeId: string; payload: unknown } };
+    assert.equal(result.status, "interrupted");
+    assert.equal(typeof result.runId, "string");
+    assert.equal(result.interrupt.nodeId, "review");
+    assert.doesNotMatch(r.stderr, /failure/);
+    const only = await cli(["run", dir, "--input", '{"draft":"v1"}', "--quiet", "--output-only"]);
+    assert.equal(only.code, 3);
+    const o = JSON.parse(only.stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(o).sort(), ["interrupt", "runId"]);
+    assert.deepEqual((o["interrupt"] as { payload: unknown }).payload, { draft: "v1" });
+  });
+});
