@@ -80,6 +80,9 @@ export async function writeObservedConfig(extra: Record<string, string> = {}): P
 /** Input that takes the urgent path and fails `lookup` with {@link HOSTILE} in the message and input. */
 export const FAILING_INPUT = { text: `urgent ${HOSTILE}`, fail: true };
 
+/** Input that takes the urgent path and fails `lookup` with a plain message (for screenshots). */
+export const PLAIN_FAILING_INPUT = { text: "urgent: checkout is down", fail: true };
+
 /** Input that takes the urgent path and succeeds everywhere. */
 export const URGENT_INPUT = { text: "urgent: checkout is down" };
 
