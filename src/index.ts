@@ -25,6 +25,8 @@ export { TelemetryBus, DEFAULT_MAX_EVENTS, type TelemetryBusOptions, type EventS
 export { compileTypeMatcher, type TypeMatcher } from "./telemetry/match.js";
 export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogLevel, type LogFields } from "./telemetry/logger.js";
 export { Engine, type EngineOptions, type EngineShutdownReport, type ResumeOptions, type RunSummary } from "./runtime/Engine.js";
+export { MemoryRunStore, type RunStore, type StoredRun, type StoredRunStatus, type LoadedRun } from "./runtime/runStore.js";
+export type { JournalRecord, RecordedOutcome, Answer } from "./runtime/journal.js";
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
 export { BUILTIN_TOOL_TYPES, checkToolManifests, type BuiltinToolType } from "./tools/permissions.js";
 export { isToolAllowed, type ToolDescription } from "./tools/ToolRegistry.js";

@@ -24,7 +24,8 @@ import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
 import { Run, type RunServices, type Scheduling } from "./Run.js";
-import type { RunCheckpoint } from "./journal.js";
+import type { Answer, RunCheckpoint } from "./journal.js";
+import { checkpointOf, MemoryRunStore, type RunStore, type StoredRun } from "./runStore.js";
 import type { InterruptInfo, NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
 
 /** Options of {@link Engine.fromConfigDir}. */
@@ -48,6 +49,12 @@ export interface EngineOptions {
    * for comparison). Results and the event sequence are identical either way; only latency differs.
    */
   readonly scheduling?: Scheduling;
+  /**
+   * Where runs are kept (CONTRACT §11): `"memory"` (default: in this process; a run suspended by
+   * an interrupt can be resumed by this engine) or a durable {@link RunStore} that journals every
+   * commit point, so `resume()` can continue a run after a crash.
+   */
+  readonly store?: "memory" | RunStore;
   /** Plugins to register in addition to those in plugins.yaml. */
   readonly plugins?: readonly Plugin[];
   /** Diagnostics (plugin failures, warnings). Default: stderr, level `AGENT_ENGINE_LOG_LEVEL` or `warn`. */
@@ -86,18 +93,8 @@ export interface RunSummary {
   readonly interrupts: readonly InterruptInfo[];
 }
 
-interface RunRecord {
-  readonly runId: string;
-  status: RunSummary["status"];
-  readonly startedAt: string;
-  updatedAt: string;
-  readonly input: JsonValue;
-  readonly startNode: string;
-  checkpoint?: RunCheckpoint | undefined;
-  pending: readonly InterruptInfo[];
-}
-
-const MAX_FINISHED_RUNS = 1000;
+/** How long a lease on a run lasts without renewal (a crashed process's lease expires). */
+const LEASE_MS = 30_000;
 
 /** What {@link Engine.shutdown} reports. */
 export type EngineShutdownReport = ShutdownReport;
@@ -126,8 +123,10 @@ export class Engine {
   private readonly idPrefix = randomBytes(3).toString("hex");
   private taskCounter = 0;
   private runCounter = 0;
-  private readonly runs = new Map<string, RunRecord>();
-  private readonly finished: string[] = [];
+  /** Suspended runs' checkpoints when the store is not durable. */
+  private readonly suspended = new Map<string, RunCheckpoint>();
+  /** This engine's identity for run leases. */
+  private readonly owner = `${process.pid}-${randomBytes(6).toString("hex")}`;
   private closed = false;
 
   private constructor(
@@ -146,6 +145,7 @@ export class Engine {
     private readonly shutdownTimeoutMs: number,
     maxConcurrency: number,
     private readonly scheduling: Scheduling,
+    private readonly store: RunStore,
   ) {
     this.bus = bus;
     this.registry = registry;
@@ -179,6 +179,10 @@ export class Engine {
     }
     if (options.scheduling !== undefined && options.scheduling !== "eager" && options.scheduling !== "waves") {
       throw new EngineError({ code: "INVALID_OPTION", path: "scheduling", message: `scheduling must be "eager" or "waves", got ${String(options.scheduling)}` });
+    }
+    const store = options.store === undefined || options.store === "memory" ? new MemoryRunStore() : options.store;
+    if (typeof store !== "object" || store === null || typeof (store as RunStore).append !== "function") {
+      throw new EngineError({ code: "INVALID_OPTION", path: "store", message: `store must be "memory" or a RunStore, got ${String(options.store)}` });
     }
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
@@ -228,7 +232,7 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
-    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager");
+    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager", store);
   }
 
   /**
@@ -255,81 +259,108 @@ export class Engine {
     }
     const runId = `run-${this.idPrefix}-${++this.runCounter}`;
     const now = new Date().toISOString();
-    const rec: RunRecord = { runId, status: "running", startedAt: now, updatedAt: now, input: sealed, startNode: start.id, pending: [] };
-    this.runs.set(runId, rec);
-    return this.execute(rec, undefined, options.signal);
+    const row: StoredRun = { runId, rootTaskId: this.services.newTaskId(), input: sealed, startNode: start.id, startedAt: now, updatedAt: now, status: "running", pending: [] };
+    await this.store.createRun(row);
+    if (!(await this.store.acquire(runId, this.owner, LEASE_MS))) {
+      throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is leased by another process` });
+    }
+    return this.execute(row, undefined, options.signal);
   }
 
   /**
-   * Continues a run that waits for an answer (`status: "interrupted"`): the answered node runs
-   * (`interrupt: before`, `ctx.interrupt()`: the handler sees the answer), or its output is kept,
-   * replaced or rejected (`interrupt: after`: `{ approve: true }`, `{ output }`,
-   * `{ approve: false, reason }`). Nothing already committed runs again; other interrupts keep
-   * waiting.
+   * Continues a run: one that waits for an answer (`status: "interrupted"`), or, with a durable
+   * store, one whose process died (`status: "running"` and no live lease). For an interrupt,
+   * the answered node runs (`interrupt: before`, `ctx.interrupt()`: the handler sees the
+   * answer), or its output is kept, replaced or rejected (`interrupt: after`:
+   * `{ approve: true }`, `{ output }`, `{ approve: false, reason }`). Nothing already committed
+   * runs again and no event is emitted twice; other interrupts keep waiting.
    *
    * @throws {@link EngineError} `RUN_NOT_FOUND`, `RUN_FINISHED`, `RUN_IN_PROGRESS`, `ANSWER_REQUIRED`, `INTERRUPT_UNKNOWN`, `INPUT_NOT_JSON`.
    */
   async resume(runId: string, options: ResumeOptions = {}): Promise<RunResult> {
     if (this.closed) throw new EngineError({ code: "ENGINE_SHUT_DOWN", message: "this engine was shut down; create a new one with Engine.fromConfigDir()" });
-    const rec = this.runs.get(runId);
-    if (rec === undefined) throw new EngineError({ code: "RUN_NOT_FOUND", message: `no run "${runId}" in this engine's store (see engine.listRuns())` });
-    if (rec.status === "running") throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is running; it can be resumed once it is interrupted` });
-    if (rec.status !== "interrupted" || rec.checkpoint === undefined) throw new EngineError({ code: "RUN_FINISHED", message: `run "${runId}" already ended with status ${rec.status}; nothing to resume` });
-    if (!("answer" in options) || options.answer === undefined) {
-      throw new EngineError({ code: "ANSWER_REQUIRED", message: `run "${runId}" waits for an answer to interrupt ${rec.pending[0]?.id ?? "?"}; pass { answer }` });
+    const loaded = await this.store.load(runId);
+    if (loaded === undefined) throw new EngineError({ code: "RUN_NOT_FOUND", message: `no run "${runId}" in the run store (see engine.listRuns())` });
+    const row = loaded.run;
+    if (row.status !== "running" && row.status !== "interrupted") {
+      throw new EngineError({ code: "RUN_FINISHED", message: `run "${runId}" already ended with status ${row.status}; nothing to resume` });
     }
-    const target = options.interruptId ?? rec.pending[0]!.id;
-    if (!rec.pending.some((p) => p.id === target)) {
-      throw new EngineError({ code: "INTERRUPT_UNKNOWN", message: `run "${runId}" has no interrupt "${target}" waiting; waiting: ${rec.pending.map((p) => p.id).join(", ")}` });
+    if (row.status === "running" && !this.store.durable) {
+      throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is running; it can be resumed once it is interrupted` });
     }
-    let answer: JsonValue;
-    try {
-      answer = sealJson(options.answer);
-    } catch (err) {
-      throw new EngineError({ code: "INPUT_NOT_JSON", message: `the answer must be JSON data: ${(err as NotJsonError).message}` });
+    const answers: Answer[] = [];
+    if (row.status === "interrupted") {
+      if (!("answer" in options) || options.answer === undefined) {
+        throw new EngineError({ code: "ANSWER_REQUIRED", message: `run "${runId}" waits for an answer to interrupt ${row.pending[0]?.id ?? "?"}; pass { answer }` });
+      }
+      const target = options.interruptId ?? row.pending[0]?.id;
+      if (target === undefined || !row.pending.some((p) => p.id === target)) {
+        throw new EngineError({ code: "INTERRUPT_UNKNOWN", message: `run "${runId}" has no interrupt "${String(target)}" waiting; waiting: ${row.pending.map((p) => p.id).join(", ") || "none"}` });
+      }
+      let answer: JsonValue;
+      try {
+        answer = sealJson(options.answer);
+      } catch (err) {
+        throw new EngineError({ code: "INPUT_NOT_JSON", message: `the answer must be JSON data: ${(err as NotJsonError).message}` });
+      }
+      answers.push({ interruptId: target, answer });
+    } else if (options.answer !== undefined) {
+      throw new EngineError({ code: "INTERRUPT_UNKNOWN", message: `run "${runId}" waits for no answer (it was cut short, not interrupted); resume it without one` });
     }
-    const checkpoint: RunCheckpoint = { ...rec.checkpoint, answers: [...rec.checkpoint.answers, { interruptId: target, answer }] };
-    rec.status = "running";
-    return this.execute(rec, checkpoint, options.signal);
+    if (!this.graph.nodes.has(row.startNode)) {
+      throw new EngineError({ code: "RESUME_DIVERGED", message: `run "${runId}" started at node "${row.startNode}", which this workflow no longer has` });
+    }
+    if (!(await this.store.acquire(runId, this.owner, LEASE_MS))) {
+      throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is being continued by another process (its lease is held); try again when it is released or expired` });
+    }
+    const base = this.store.durable ? checkpointOf(loaded, []) : this.suspended.get(runId);
+    if (base === undefined) {
+      await this.store.release(runId, this.owner);
+      throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" has no checkpoint in this process` });
+    }
+    await this.store.update(runId, { status: "running", pending: [], updatedAt: new Date().toISOString() });
+    return this.execute(row, { ...base, answers: [...base.answers, ...answers] }, options.signal);
   }
 
   /**
-   * Runs known to this engine's store, newest first: id, status, start and last update, and the
-   * interrupts a suspended run waits for.
+   * Runs in the store, newest first: id, status, start and last update, and the interrupts a
+   * suspended run waits for (`currentNodes`: the nodes they wait at).
    */
-  listRuns(filter: { readonly status?: RunSummary["status"] } = {}): readonly RunSummary[] {
-    const out: RunSummary[] = [];
-    for (const r of this.runs.values()) {
-      if (filter.status !== undefined && r.status !== filter.status) continue;
-      out.push(Object.freeze({ id: r.runId, status: r.status, startedAt: r.startedAt, updatedAt: r.updatedAt, currentNodes: Object.freeze(r.pending.map((p) => p.nodeId)), interrupts: Object.freeze(r.pending.slice()) }));
-    }
-    return Object.freeze(out.reverse());
+  async listRuns(filter: { readonly status?: RunSummary["status"]; readonly limit?: number } = {}): Promise<readonly RunSummary[]> {
+    const rows = await this.store.list(filter);
+    return Object.freeze(
+      rows.map((r) => Object.freeze({ id: r.runId, status: r.status, startedAt: r.startedAt, updatedAt: r.updatedAt, currentNodes: Object.freeze(r.pending.map((p) => p.nodeId)), interrupts: Object.freeze(r.pending.slice()) })),
+    );
   }
 
-  private async execute(rec: RunRecord, checkpoint: RunCheckpoint | undefined, signal: AbortSignal | undefined): Promise<RunResult> {
-    const start = this.graph.nodes.get(rec.startNode)!;
-    const run = new Run(this.services, signal, { runId: rec.runId, scheduling: this.scheduling, ...(checkpoint ? { checkpoint } : {}) });
+  private async execute(row: StoredRun, checkpoint: RunCheckpoint | undefined, signal: AbortSignal | undefined): Promise<RunResult> {
+    const start = this.graph.nodes.get(row.startNode)!;
+    const store = this.store;
+    const runId = row.runId;
+    const run = new Run(this.services, signal, {
+      runId,
+      rootTaskId: row.rootTaskId,
+      scheduling: this.scheduling,
+      ...(checkpoint ? { checkpoint } : {}),
+      ...(store.durable ? { journal: { append: (record) => store.append(runId, record) } } : {}),
+    });
     // shutdown() lets in-flight runs finish (bounded) and reports those it could not wait for.
     const release = this.registry.hold();
-    let result: RunResult;
     try {
-      result = await run.execute(rec.input, start);
+      const result = await run.execute(row.input, start);
+      const updatedAt = new Date().toISOString();
+      if (result.status === "interrupted") {
+        if (!store.durable) this.suspended.set(runId, run.suspendedCheckpoint(row.input, row.startNode));
+        await store.update(runId, { status: "interrupted", pending: result.interrupts ?? [], updatedAt });
+      } else {
+        this.suspended.delete(runId);
+        await store.update(runId, { status: result.status, pending: [], updatedAt, ...(store.durable ? { result: result as unknown as JsonValue } : {}) });
+      }
+      return result;
     } finally {
       release();
+      await store.release(runId, this.owner);
     }
-    rec.updatedAt = new Date().toISOString();
-    rec.status = result.status;
-    if (result.status === "interrupted") {
-      rec.checkpoint = run.suspendedCheckpoint(rec.input, rec.startNode);
-      rec.pending = result.interrupts ?? [];
-    } else {
-      rec.checkpoint = undefined;
-      rec.pending = [];
-      this.finished.push(rec.runId);
-      // Finished runs are remembered for listRuns(), boundedly.
-      while (this.finished.length > MAX_FINISHED_RUNS) this.runs.delete(this.finished.shift()!);
-    }
-    return result;
   }
 
   /**
@@ -359,7 +390,9 @@ export class Engine {
   async shutdown(timeoutMs: number = this.shutdownTimeoutMs): Promise<EngineShutdownReport> {
     this.closed = true;
     await this.tools.close();
-    return this.registry.shutdown(timeoutMs);
+    const report = await this.registry.shutdown(timeoutMs);
+    await this.store.close();
+    return report;
   }
 }
 

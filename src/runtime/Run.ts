@@ -42,6 +42,8 @@ const NO_ANSWERS: readonly JsonValue[] = Object.freeze([]);
 /** How one run is set up. */
 export interface RunSetup {
   readonly runId: string;
+  /** Id of the root task (default: a new one). */
+  readonly rootTaskId?: string;
   readonly scheduling?: Scheduling;
   /** Continue from here (resume after a crash or an interrupt). */
   readonly checkpoint?: RunCheckpoint;
@@ -132,6 +134,7 @@ export class Run implements ForkJoinHost {
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   // Journal and interrupts.
   private readonly runId: string;
+  private readonly rootTaskId: string | undefined;
   private readonly checkpoint: RunCheckpoint | undefined;
   private readonly journal: RunJournal | undefined;
   /** Answers still to apply (resume), in order. */
@@ -156,6 +159,7 @@ export class Run implements ForkJoinHost {
     this.newTaskId = () => services.newTaskId();
     this.scheduling = options.scheduling ?? "eager";
     this.runId = options.runId;
+    this.rootTaskId = options.rootTaskId;
     this.checkpoint = options.checkpoint;
     this.journal = options.journal;
     this.answers = options.checkpoint ? options.checkpoint.answers.slice() : [];
@@ -168,7 +172,7 @@ export class Run implements ForkJoinHost {
   /** Runs to completion (or until it waits for an answer). Never rejects for workflow failures. */
   async execute(input: JsonValue, start: GraphNode): Promise<RunResult> {
     const cp = this.checkpoint;
-    const root = new TaskState(cp ? cp.rootTaskId : this.newTaskId(), input, Object.freeze([]), undefined, Object.freeze([]), 0);
+    const root = new TaskState(cp ? cp.rootTaskId : (this.rootTaskId ?? this.newTaskId()), input, Object.freeze([]), undefined, Object.freeze([]), 0);
     this.tasks.push(root);
     this.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
     this.ready.push(this.makeStage(root, start, input, 0));

@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Engine } from "../../src/runtime/Engine.js";
+import type { JsonValue } from "../../src/json.js";
+import type { JournalRecord } from "../../src/runtime/journal.js";
+import type { LoadedRun, RunStore, StoredRun } from "../../src/runtime/runStore.js";
 import type { HandlerContext, NodeHandler, RunResult } from "../../src/runtime/types.js";
 import type { EngineEvent } from "../../src/telemetry/events.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
@@ -213,6 +216,7 @@ export interface RunSpecOptions {
   readonly pacing?: Pacing;
   readonly scheduling?: "eager" | "waves";
   readonly maxConcurrency?: number;
+  readonly store?: RunStore;
 }
 
 export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, options: RunSpecOptions = {}): Promise<Outcome> {
@@ -221,6 +225,7 @@ export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Be
     handlers: handlersFor(spec.seed, behaviors, options.pacing),
     ...(options.scheduling ? { scheduling: options.scheduling } : {}),
     ...(options.maxConcurrency ? { maxConcurrency: options.maxConcurrency } : {}),
+    ...(options.store ? { store: options.store } : {}),
   });
   try {
     const result = await engine.run({ seed: spec.seed % 1000 });
@@ -250,3 +255,79 @@ export function normalized(o: Outcome): unknown {
   return { events, result: normalizeResult(o.result, names) };
 }
 
+
+/** Resumes `runId` on a fresh engine over `store`; `onExecute` sees every handler execution. */
+export async function resumeSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, store: RunStore, runId: string, onExecute: (taskId: string, nodeId: string) => void): Promise<Outcome> {
+  const base = handlersFor(spec.seed, behaviors, "uneven");
+  const handlers: Record<string, NodeHandler> = {};
+  for (const [id, h] of Object.entries(base)) {
+    handlers[id] = (input: JsonValue, ctx: HandlerContext) => {
+      onExecute(ctx.taskId, ctx.nodeId);
+      return h(input, ctx);
+    };
+  }
+  const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, handlers, store });
+  try {
+    const result = await engine.resume(runId);
+    return { result, events: engine.getEvents() };
+  } finally {
+    await engine.shutdown();
+  }
+}
+
+/**
+ * A durable run store kept in memory that "crashes" when asked to write commit point `dieAt`:
+ * that append throws and nothing is written afterwards, as if the process had been killed there.
+ * `survivor()` is what a new process would find.
+ */
+export class CrashingStore implements RunStore {
+  readonly durable = true;
+  readonly records: JournalRecord[] = [];
+  private readonly rows = new Map<string, StoredRun>();
+  private readonly journal = new Map<string, JournalRecord[]>();
+  private dead = false;
+  constructor(private readonly dieAt: number) {}
+  createRun(run: StoredRun): void {
+    if (this.dead) return;
+    this.rows.set(run.runId, run);
+    this.journal.set(run.runId, []);
+  }
+  append(runId: string, record: JournalRecord): void {
+    if (this.dead) throw new Error("process is gone");
+    if (this.records.length === this.dieAt) {
+      this.dead = true;
+      throw new Error("killed");
+    }
+    // Stored as JSON, as a database would.
+    const copy = JSON.parse(JSON.stringify(record)) as JournalRecord;
+    this.records.push(copy);
+    this.journal.get(runId)!.push(copy);
+  }
+  update(runId: string, patch: Partial<StoredRun>): void {
+    if (this.dead) return;
+    const r = this.rows.get(runId);
+    if (r) this.rows.set(runId, { ...r, ...patch });
+  }
+  load(runId: string): LoadedRun | undefined {
+    const run = this.rows.get(runId);
+    return run === undefined ? undefined : { run, records: this.journal.get(runId) ?? [] };
+  }
+  list(): readonly StoredRun[] {
+    return [...this.rows.values()];
+  }
+  acquire(): boolean {
+    return true;
+  }
+  release(): void {}
+  close(): void {}
+  /** What survives the crash, as a store a new process opens. */
+  survivor(): CrashingStore & { outcomeKeys(runId: string): string[]; events(runId: string): readonly EngineEvent[] } {
+    const s = new CrashingStore(Number.POSITIVE_INFINITY);
+    for (const [id, row] of this.rows) s.createRun(row);
+    for (const [id, recs] of this.journal) for (const r of recs) s.journal.get(id)!.push(r);
+    return Object.assign(s, {
+      outcomeKeys: (runId: string) => (s.journal.get(runId) ?? []).flatMap((r) => r.outcomes.map((o) => o.key)),
+      events: (runId: string) => (s.journal.get(runId) ?? []).flatMap((r) => r.events),
+    });
+  }
+}

@@ -57,7 +57,7 @@ describe("interrupt: before", () => {
       assert.ok(!events.some((e) => e.type === "node.started" && e.nodeId === "review"), "no node.started before the answer");
       const interrupted = events.filter((e) => e.type === "run.interrupted");
       assert.equal(interrupted.length, 1);
-      assert.deepEqual(engine.listRuns({ status: "interrupted" }).map((r) => r.id), [first.runId]);
+      assert.deepEqual((await engine.listRuns({ status: "interrupted" })).map((r) => r.id), [first.runId]);
 
       const before = engine.getEvents().length;
       const second = await engine.resume(first.runId, { answer: { approved_by: "ana" } });
@@ -71,7 +71,7 @@ describe("interrupt: before", () => {
       assert.equal(after[0]!.type, "run.resumed");
       assert.deepEqual(after[0]!.payload, { interruptId: first.interrupt!.id, answer: { approved_by: "ana" } });
       assert.equal(after.filter((e) => e.type === "task.started").length, 0, "no event is emitted twice");
-      assert.equal(engine.listRuns({ status: "success" })[0]!.id, first.runId);
+      assert.equal((await engine.listRuns({ status: "success" }))[0]!.id, first.runId);
     });
   });
 });

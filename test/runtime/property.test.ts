@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { removeDir, writeConfigDir } from "../helpers.js";
-import { checkOutcome, compile, normalized, runSpec, specArb } from "./generated.js";
+import { checkOutcome, compile, CrashingStore, normalized, resumeSpec, runSpec, specArb } from "./generated.js";
 
 describe("property: random valid workflows", () => {
   it("load, terminate with a valid status, emit well-formed events, and run deterministically", async () => {
@@ -81,5 +81,45 @@ describe("regressions found by the properties", () => {
     } finally {
       await removeDir(dir);
     }
+  });
+});
+
+describe("property: a run cut short at any commit point resumes to the same result and events (§11)", () => {
+  it("random workflows, random crash points: nothing committed runs again, no event twice, same outcome", async () => {
+    await fc.assert(
+      fc.asyncProperty(specArb, fc.nat(), async (spec, cut) => {
+        const { yaml, behaviors } = compile(spec);
+        const dir = await writeConfigDir({ "workflow.yaml": yaml });
+        try {
+          const reference = await runSpec(dir, spec, behaviors, { pacing: "uneven" });
+          // First process: dies when it tries to write commit point `cut % n`.
+          const probe = new CrashingStore(Number.POSITIVE_INFINITY);
+          await runSpec(dir, spec, behaviors, { pacing: "sync", store: probe });
+          const n = probe.records.length;
+          const store = new CrashingStore(cut % n);
+          const first = await runSpec(dir, spec, behaviors, { pacing: "uneven", store });
+          const runId = first.result.runId;
+          const survivor = store.survivor();
+          const committed = new Set(survivor.outcomeKeys(runId));
+          const prefix = [...survivor.events(runId)];
+          // Second process: a new engine on what the store kept.
+          const executed: string[] = [];
+          const second = await resumeSpec(dir, spec, behaviors, survivor, runId, (taskId, nodeId) => executed.push(`${taskId}\u0000${nodeId}\u00000`));
+          // One stream as a reader of the journal sees it: the recorded prefix, then the new events.
+          const events = [...prefix, ...second.events].map((e, i) => ({ ...e, seq: i + 1 }));
+          checkOutcome({ result: second.result, events });
+          for (const k of executed) assert.ok(!committed.has(k), `committed stage ${k.replace(/\u0000/g, "/")} ran again`);
+          const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v: unknown) => (k === "seq" || k === "stack" ? undefined : v)));
+          assert.deepEqual(
+            strip(normalized({ result: second.result, events })),
+            strip(normalized(reference)),
+            `resumed run differs (cut at commit point ${cut % n} of ${n})`,
+          );
+        } finally {
+          await removeDir(dir);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
