@@ -323,7 +323,7 @@ export class CrashingStore implements RunStore {
   /** What survives the crash, as a store a new process opens. */
   survivor(): CrashingStore & { outcomeKeys(runId: string): string[]; events(runId: string): readonly EngineEvent[] } {
     const s = new CrashingStore(Number.POSITIVE_INFINITY);
-    for (const [id, row] of this.rows) s.createRun(row);
+    for (const row of this.rows.values()) s.createRun(row);
     for (const [id, recs] of this.journal) for (const r of recs) s.journal.get(id)!.push(r);
     return Object.assign(s, {
       outcomeKeys: (runId: string) => (s.journal.get(runId) ?? []).flatMap((r) => r.outcomes.map((o) => o.key)),
