@@ -131,7 +131,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 }
 
 const realStdoutWrite = process.stdout.write.bind(process.stdout);
+const realStderrWrite = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
 let stdoutGuarded = false;
+let beforeForeignStderr: (() => void) | undefined;
 
 /** The real process behind {@link CliIO}. */
 export const processIO: CliIO = {
@@ -139,7 +141,7 @@ export const processIO: CliIO = {
     realStdoutWrite(s);
   },
   stderr: (s) => {
-    process.stderr.write(s);
+    realStderrWrite(s);
   },
   cwd: () => process.cwd(),
   env: (name) => process.env[name],
@@ -148,8 +150,21 @@ export const processIO: CliIO = {
   guardStdout() {
     if (stdoutGuarded) return;
     stdoutGuarded = true;
-    const toStderr = (...args: unknown[]): boolean => (process.stderr.write as (...a: unknown[]) => boolean)(...args);
+    // Output of handlers and plugins (their stdout included) goes to stderr; a live progress view
+    // gets to clear its status line first, so their lines do not land after it.
+    const toStderr = (...args: unknown[]): boolean => {
+      try {
+        beforeForeignStderr?.();
+      } catch {
+        // the hook only tidies the terminal
+      }
+      return realStderrWrite(...args);
+    };
     process.stdout.write = toStderr as typeof process.stdout.write;
+    process.stderr.write = toStderr as typeof process.stderr.write;
+  },
+  onForeignStderr(hook) {
+    beforeForeignStderr = hook;
   },
   onSignals(handler) {
     process.on("SIGINT", handler);

@@ -25,6 +25,8 @@ export interface CliIO {
    * `process.stdout.write` from plugins and handlers) goes to stderr.
    */
   guardStdout(): void;
+  /** Calls `hook` before anything else than {@link stderr} writes to the process's stderr (after {@link guardStdout}). */
+  onForeignStderr?(hook: (() => void) | undefined): void;
   /** Calls `handler` on SIGINT and SIGTERM; returns a function removing the listeners. */
   onSignals(handler: (signal: NodeJS.Signals) => void): () => void;
   /** Ends the process at once with `code`. */

@@ -171,7 +171,8 @@ export class ProgressView implements Plugin {
     if (this.live) this.drawFooter();
   }
 
-  private clearFooter(): void {
+  /** Clears the status line (before someone else writes to the terminal); the next tick redraws it. */
+  clearFooter(): void {
     if (!this.footerShown) return;
     this.options.write("\r\x1b[2K");
     this.footerShown = false;

@@ -130,10 +130,12 @@ export async function runCommand(configDir: string, opts: RunCommandOptions, io:
     controller.abort();
   };
   const detach = io.onSignals(onSignal);
+  if (mode === "live" && progress) io.onForeignStderr?.(() => progress.clearFooter());
   try {
     await runAndReport(configDir, opts, input, maxConcurrency, progress, events, controller.signal, () => signalled, io);
   } finally {
     detach();
+    io.onForeignStderr?.(undefined);
     progress?.stop();
     events?.close();
   }

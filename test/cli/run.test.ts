@@ -134,6 +134,22 @@ describe("run: progress on stderr", () => {
     assert.match(live.stdout, /\x1b\[32m✓\x1b\[0m intake success/);
     assert.match(live.stdout, /running: .* done · tokens/);
     assert.match(live.stdout, /\r\x1b\[2K/, "the status line is cleared before each new line");
+    // Something else writing to stderr while the status line is shown: the line is cleared first.
+    const dir = await configDir({
+      "workflow.yaml": `
+nodes:
+  - { id: a, kind: deterministic, role: start, default: true, handler: ./h.mjs#talk }
+  - { id: z, kind: deterministic, role: exit }
+edges:
+  - { from: a, to: z }
+`,
+      "h.mjs": "export async function talk(i) { await new Promise((r) => setTimeout(r, 300)); console.error('HANDLER-SAYS'); console.log('HANDLER-STDOUT'); return i; }\n",
+    });
+    const talk = spawnSync("script", ["-qec", `"${process.execPath}" dist/src/cli/main.js run ${dir} --compact`, "/dev/null"], { cwd: join(import.meta.dirname, "..", "..", ".."), env: base, encoding: "utf8" });
+    assert.equal(talk.status, 0, talk.stdout);
+    assert.match(talk.stdout, /(^|\x1b\[2K)HANDLER-SAYS/m);
+    assert.match(talk.stdout, /(^|\x1b\[2K)HANDLER-STDOUT/m);
+    assert.doesNotMatch(talk.stdout, /running: [^\r\n]*HANDLER/, "never on the status line");
     const ci = pty({ ...base, CI: "1" });
     assert.equal(ci.status, 0, ci.stdout);
     assert.doesNotMatch(ci.stdout, /\x1b\[/);
