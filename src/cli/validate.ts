@@ -80,13 +80,18 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
       problems.push(...detailsOf(err, { code: "HANDLER_LOAD_FAILED", file: config.files.workflow }));
     }
     try {
-      await ToolRegistry.create(
+      // Built-ins resolve their roots against the config dir; MCP servers are started (listing
+      // their tools checks `<server>.<tool>` in allow-lists), then closed again.
+      const tools = await ToolRegistry.create(
         config.tools?.tools ?? [],
         {},
         (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
         (schema) => compileToolSchema(config, schema),
         config.files.tools,
+        { configDir: config.dir, locate: (p) => config.locate("tools", p) },
       );
+      problems.push(...tools.checkNodes(graph.nodeList, config.files.workflow));
+      await tools.close();
     } catch (err) {
       problems.push(...detailsOf(err, { code: "TOOL_NOT_FOUND", ...(config.files.tools ? { file: config.files.tools } : {}) }));
     }
