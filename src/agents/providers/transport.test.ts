@@ -236,6 +236,7 @@ for (const proto of protocols) {
       ac.abort({ code: "NODE_TIMEOUT", message: 'node "n" exceeded timeout_ms 5' });
       const err = await rejects(p);
       assert.equal(err.code, "NODE_TIMEOUT");
+      assert.match(err.message, /call aborted: node "n" exceeded timeout_ms 5$/);
     });
 
     test("an abort during the backoff wait stops at once (real sleep)", async () => {

@@ -240,7 +240,8 @@ export class HttpProvider implements LlmProvider {
   private aborted(request: LlmRequest, attempts: number): LlmError {
     const reason: unknown = request.signal.reason;
     const code = (reason as { code?: unknown } | null)?.code === "NODE_TIMEOUT" || (reason as { name?: unknown } | null)?.name === "TimeoutError" ? "NODE_TIMEOUT" : "ABORTED";
-    const why = reason === undefined ? "" : `: ${errorMessage(reason)}`;
+    const text = typeof (reason as { message?: unknown } | null)?.message === "string" ? (reason as { message: string }).message : errorMessage(reason);
+    const why = reason === undefined ? "" : `: ${text}`;
     return new LlmError({
       code,
       message: redact(`${this.prefix(request)}: call aborted${why}`, this.secrets),
