@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { Browser } from "playwright-core";
-import { removeDir } from "../../../test/helpers.js";
+import { removeDir, writeConfigDir } from "../../../test/helpers.js";
 import { FAILING_INPUT, HOSTILE, ROUTINE_INPUT, writeObservedConfig } from "../../../test/observability/fixture.js";
 import { Engine } from "../../runtime/Engine.js";
 import { silentLogger } from "../../telemetry/logger.js";
@@ -198,5 +198,41 @@ describe("HtmlReport", () => {
     const html = await readFile(report.files[0]!, "utf8");
     assert.match(html, /id="run-status" class="badge unfinished">unfinished</);
     assert.match(html, /<g class="node running" data-node="intake"/);
+  });
+
+  it("writes an interrupted run's report when it suspends, and rewrites it when the resumed run ends", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": `
+nodes:
+  - { id: begin, kind: deterministic, role: start }
+  - { id: review, kind: deterministic, role: linear, interrupt: before }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: review }
+  - { from: review, to: done }
+`,
+      "plugins.yaml": "plugins:\n  - { id: report, module: agent-engine/plugins#HtmlReport, required: true, config: { dir: reports } }\n",
+    });
+    dirs.push(dir);
+    const engine = await Engine.fromConfigDir(dir, { logger: silentLogger });
+    const plugin = engine.getPluginRegistry().get("report") as HtmlReport;
+    try {
+      const first = await engine.run({ doc: "draft" });
+      assert.equal(first.status, "interrupted");
+      assert.equal(await engine.getPluginRegistry().flush(), true);
+      assert.equal(plugin.files.length, 1);
+      const html = await readFile(plugin.files[0]!, "utf8");
+      assert.match(html, /id="run-status" class="badge interrupted">interrupted</);
+      assert.match(html, /<g class="node not-run" data-node="review"/);
+      assert.match(html, /<g class="node success" data-node="begin"/);
+      const second = await engine.resume(first.runId, { answer: { ok: true } });
+      assert.equal(second.status, "success");
+    } finally {
+      await engine.shutdown();
+    }
+    assert.equal(plugin.files.length, 1, "the same file, rewritten");
+    const html = await readFile(plugin.files[0]!, "utf8");
+    assert.match(html, /id="run-status" class="badge success">success</);
+    assert.match(html, /<g class="node success" data-node="review"/);
   });
 });

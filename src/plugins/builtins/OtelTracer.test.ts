@@ -215,4 +215,43 @@ plugins:
     ]);
     assert.throws(() => tracer.onEvent({ ...base, seq: 3, type: "task.started", payload: { input: null, startNode: "a", lineage: [] } }), /not started/);
   });
+
+  it("reads newer agent fields defensively: cost, cached and reasoning tokens, finish reason, tool calls, retries", async () => {
+    const exporter = new KeepingExporter();
+    const tracer = new OtelTracer("otel", { exporter, batch: false });
+    await tracer.onStartup();
+    const at = (s: number) => `2026-01-01T00:00:0${s}.000Z`;
+    const base = { id: "e", taskId: "t1" };
+    const events: unknown[] = [
+      { ...base, seq: 1, type: "task.started", timestamp: at(0), payload: { input: null, startNode: "a", lineage: [] } },
+      { ...base, seq: 2, type: "node.started", nodeId: "a", timestamp: at(1), payload: { role: "start", kind: "agent", input: null } },
+      { ...base, seq: 3, type: "agent.request", nodeId: "a", timestamp: at(2), payload: { agent: "ag", model: "m-1", provider: "openai", step: 1, attempt: 1, messages: [], tools: [] } },
+      { ...base, seq: 4, type: "agent.retry", nodeId: "a", timestamp: at(3), payload: { agent: "ag", provider: "openai", attempt: 2, delayMs: 250, error: { code: "LLM_FAILED", message: "rate limited", status: 429 } } },
+      { ...base, seq: 5, type: "agent.response", nodeId: "a", timestamp: at(4), payload: { agent: "ag", model: "m-1-2026", provider: "openai", step: 1, attempt: 1, output: "", toolCalls: [{ id: "c1", name: "kb", args: {} }], finishReason: "tool_calls", usage: { inputTokens: 100, outputTokens: 7, cachedInputTokens: 64, reasoningTokens: 3 }, costUsd: 0.0012, durationMs: 2000 } },
+      // A request whose response never comes (the provider failed): ended with the node's error.
+      { ...base, seq: 6, type: "agent.request", nodeId: "a", timestamp: at(5), payload: { agent: "ag", model: "m-1", provider: "openai", step: 2, attempt: 1, messages: [], tools: [] } },
+      { ...base, seq: 7, type: "node.failed", nodeId: "a", timestamp: at(6), payload: { role: "start", kind: "agent", error: { code: "LLM_FAILED", message: "gave up" }, continued: false, durationMs: 5000 } },
+      { ...base, seq: 8, type: "task.failed", timestamp: at(7), payload: { status: "failure", output: null, error: { code: "LLM_FAILED", message: "gave up" } } },
+    ];
+    for (const e of events) tracer.onEvent(e as never);
+    await tracer.onShutdown();
+    const spans = exporter.getFinishedSpans();
+    const [first, second] = spans.filter((s) => s.name === "chat m-1").sort((a, b) => hrToMs(a.startTime) - hrToMs(b.startTime));
+    assert.ok(first && second);
+    assert.equal(first.attributes["gen_ai.response.model"], "m-1-2026");
+    assert.equal(first.attributes["gen_ai.usage.input_tokens"], 100);
+    assert.equal(first.attributes["gen_ai.usage.output_tokens"], 7);
+    assert.equal(first.attributes["gen_ai.usage.cache_read.input_tokens"], 64);
+    assert.equal(first.attributes["agent_engine.usage.reasoning_tokens"], 3);
+    assert.equal(first.attributes["agent_engine.cost_usd"], 0.0012);
+    assert.deepEqual(first.attributes["gen_ai.response.finish_reasons"], ["tool_calls"]);
+    assert.equal(first.attributes["agent_engine.tool_calls"], 1);
+    assert.equal(first.attributes["agent_engine.agent.step"], 1);
+    const retry = first.events.find((e) => e.name === "retry");
+    assert.equal(retry?.attributes?.["agent_engine.retry.attempt"], 2);
+    assert.equal(retry?.attributes?.["http.response.status_code"], 429);
+    assert.equal(second.status.code, 2);
+    assert.equal(second.status.message, "LLM_FAILED: gave up");
+    assert.equal(hrToMs(second.endTime), Date.parse(at(6)));
+  });
 });
