@@ -96,7 +96,13 @@ export type ErrorCode =
   // CLI (issue 12/7): problems around a run that must not pass silently
   | "CLI_EVENTS_WRITE"
   | "CLI_PLUGIN_SHUTDOWN"
-  | "CLI_RESULT_NOT_PRINTABLE";
+  | "CLI_RESULT_NOT_PRINTABLE"
+  // agents (issue 9): tool loop, budgets, structured output, templates, record/replay
+  | "AGENT_BUDGET_EXCEEDED"
+  | "AGENT_OUTPUT_INVALID"
+  | "TEMPLATE_MISSING_VALUE"
+  | "REPLAY_MISS"
+  | "RECORDING_INVALID";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {

@@ -1,25 +1,47 @@
 /**
- * Runs agent nodes: renders the prompt, calls the agent's LLM provider, records
- * `agent.request`/`agent.response`, and parses the reply.
+ * Runs agent nodes: renders the prompt, declares the agent's tools, loops model turns and tool
+ * calls until a final answer, enforces budgets, validates (and repairs) structured output, and
+ * records `agent.*` and `tool.*` events, usage and cost. Optionally records every call to, or
+ * replays it from, a recording (see `recording.ts`).
  *
  * @module
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { AgentManifest, AgentsManifest, ProviderManifest } from "../config/types.js";
-import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
+import type { AgentManifest, AgentsManifest, ModelPricing, ProviderManifest } from "../config/types.js";
+import { compileJsonSchema, formatValidationErrors } from "../config/jsonSchema.js";
+import { manifestSchema } from "../config/manifestSchemas.js";
+import { compileSchema } from "../dag/compileSchema.js";
+import type { CompiledSchema } from "../dag/types.js";
+import { EngineError, StageError, errorMessage, type ErrorCode, type ErrorDetail } from "../errors.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
-import type { EventPayloads } from "../telemetry/events.js";
-import { OpenAiProvider } from "./OpenAiProvider.js";
+import type { EventPayloads, TokenUsage } from "../telemetry/events.js";
+import type { ToolCallRecord } from "../runtime/types.js";
+import { createHttpProvider, secretsOf, type ProviderConfig } from "./providers/index.js";
+import type { Recorder } from "./recording.js";
+import { redactSecrets } from "./recording.js";
 import { renderTemplate } from "./render.js";
 import { ScriptedProvider, type ScriptedRule } from "./ScriptedProvider.js";
-import type { ChatMessage, LlmProvider } from "./types.js";
+import type { CallHooks, ChatMessage, LlmProvider, LlmRequest, LlmResponse, RetryInfo, ToolCall, ToolSpec } from "./types.js";
 
-/** Where agent events go while a node runs (the runtime's stage scope). */
+type AgentEventType = "agent.request" | "agent.response" | "agent.retry" | "tool.invoked" | "tool.completed" | "tool.failed";
+
+/** Where agent and tool events go while a node runs (the runtime's stage scope). */
 export interface AgentEventScope {
+  readonly taskId: string;
+  readonly nodeId: string;
   readonly signal: AbortSignal;
-  emit<T extends "agent.request" | "agent.response">(type: T, payload: EventPayloads[T]): void;
+  readonly toolCalls: ToolCallRecord[];
+  nextCallId(): string;
+  emit<T extends AgentEventType>(type: T, payload: EventPayloads[T]): void;
+}
+
+/** What the model is told about a tool (from tools.yaml, or an MCP server). */
+export interface AgentToolInfo {
+  readonly description?: string;
+  /** JSON Schema of the arguments. */
+  readonly parameters?: Readonly<Record<string, unknown>>;
 }
 
 /** Options of {@link AgentRunner.create}. */
@@ -31,42 +53,175 @@ export interface AgentRunnerOptions {
   readonly llm?: LlmProvider;
   /** Environment for `api_key_env`; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** JSON Schemas of `schemas/`, by stem (for `schema_out`). */
+  readonly schemas?: ReadonlyMap<string, unknown>;
+  /** Every tool id (for `mcp_id.*` in an agent's `tools:`). */
+  readonly toolIds?: () => readonly string[];
+  /** Description and argument schema of a tool. */
+  readonly toolInfo?: (toolId: string) => AgentToolInfo | undefined;
+  /** Record every LLM call to, or replay it from, this recording. */
+  readonly recorder?: Recorder;
 }
+
+/** Per-call options of {@link AgentRunner.run}, supplied by the engine. */
+export interface AgentRunOptions {
+  /** The node's outbound labels when it is a decision: offered to the model as the allowed answers. */
+  readonly labels?: readonly string[];
+  /** The node's own `tools:` (added to the agent's). */
+  readonly nodeTools?: readonly string[];
+  /** Runs one tool call through the engine's tool path (schema, permissions, events). */
+  readonly callTool?: (toolId: string, args: JsonValue, scope: AgentEventScope) => Promise<JsonValue>;
+  /** Per-run usage totals. */
+  readonly usage?: UsageTotals;
+  /** `{{resume}}`: the answer to an interrupt. */
+  readonly resume?: JsonValue;
+}
+
+/** Token and cost totals of a run (`RunResult.usage`). */
+export interface RunUsage {
+  /** LLM calls made (repairs included; replayed calls count). */
+  readonly llmCalls: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly reasoningTokens: number;
+  /** Sum of `costUsd` of the responses of models with a `pricing:` entry. */
+  readonly costUsd: number;
+}
+
+/** Accumulates usage of one run; summed in a fixed order so totals are deterministic. */
+export class UsageTotals {
+  private readonly entries: { key: string; usage?: TokenUsage; costUsd?: number }[] = [];
+
+  /** Adds one response's usage, keyed by (task, node, step) for a stable summing order. */
+  add(key: string, usage: TokenUsage | undefined, costUsd: number | undefined): void {
+    this.entries.push({ key, ...(usage ? { usage } : {}), ...(costUsd === undefined ? {} : { costUsd }) });
+  }
+
+  /** `undefined` when no LLM call was made. */
+  totals(): RunUsage | undefined {
+    if (this.entries.length === 0) return undefined;
+    const sorted = [...this.entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    let inputTokens = 0;
+    let outputTokens = 0;
+    let cachedInputTokens = 0;
+    let reasoningTokens = 0;
+    let costUsd = 0;
+    for (const e of sorted) {
+      inputTokens += e.usage?.inputTokens ?? 0;
+      outputTokens += e.usage?.outputTokens ?? 0;
+      cachedInputTokens += e.usage?.cachedInputTokens ?? 0;
+      reasoningTokens += e.usage?.reasoningTokens ?? 0;
+      costUsd += e.costUsd ?? 0;
+    }
+    return Object.freeze({ llmCalls: sorted.length, inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd });
+  }
+}
+
+/** `AGENT_OUTPUT_INVALID`: carries the model's last reply and the validation errors. */
+export class AgentOutputError extends StageError {
+  constructor(
+    message: string,
+    /** The model's last reply text. */
+    readonly raw: string,
+    /** Why it was rejected. */
+    readonly validation: readonly string[],
+  ) {
+    super("AGENT_OUTPUT_INVALID", message);
+    this.name = "AgentOutputError";
+  }
+}
+
+interface PreparedAgent {
+  readonly manifest: AgentManifest;
+  readonly schemaOut?: CompiledSchema & { readonly raw: Readonly<Record<string, unknown>> };
+  readonly pricing?: ModelPricing;
+}
+
+interface ProviderEntry {
+  readonly provider: LlmProvider;
+  readonly type: ProviderManifest["type"] | "custom";
+}
+
+/** Secret values (API keys, secret-looking headers) of the providers in agents.yaml, to redact everywhere. */
+export function providerSecrets(manifest: AgentsManifest | undefined, env: Readonly<Record<string, string | undefined>> = process.env): readonly string[] {
+  const out = new Set<string>();
+  for (const p of manifest?.providers ?? []) {
+    if (p.type === "scripted") continue;
+    for (const s of secretsOf(httpConfig(p), env as NodeJS.ProcessEnv)) out.add(s);
+  }
+  return Object.freeze([...out]);
+}
+
+/** Default `max_steps`. */
+export const DEFAULT_MAX_STEPS = 8;
+/** Default `repair_attempts`. */
+export const DEFAULT_REPAIR_ATTEMPTS = 1;
+
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** Runs agents declared in agents.yaml. */
 export class AgentRunner {
   private constructor(
-    private readonly agents: ReadonlyMap<string, AgentManifest>,
-    private readonly providers: ReadonlyMap<string, LlmProvider>,
+    private readonly agents: ReadonlyMap<string, PreparedAgent>,
+    private readonly providers: ReadonlyMap<string, ProviderEntry>,
     private readonly defaultProvider: string | undefined,
     private readonly override: LlmProvider | undefined,
+    /** API key values, redacted from everything the runner emits. */
+    readonly secrets: readonly string[],
+    private readonly options: AgentRunnerOptions,
   ) {}
 
   /** Builds providers (reading scripted `script_file`s) once, at engine start. */
   static async create(options: AgentRunnerOptions): Promise<AgentRunner> {
     const m = options.manifest;
-    const agents = new Map((m?.agents ?? []).map((a) => [a.id, a]));
-    const providers = new Map<string, LlmProvider>();
+    const env = options.env ?? process.env;
+    const providers = new Map<string, ProviderEntry>();
     const problems: ErrorDetail[] = [];
+    const secrets = providerSecrets(m, env);
+    const at = (d: ErrorDetail, i: number): ErrorDetail => ({ ...d, file: d.file ?? options.file, path: d.file && d.file !== options.file ? d.path : `/providers/${i}${d.path ?? ""}` });
     if (!options.llm) {
       for (const [i, p] of (m?.providers ?? []).entries()) {
         try {
-          providers.set(p.id, await buildProvider(p, options));
+          providers.set(p.id, { provider: await buildProvider(p, options), type: p.type });
         } catch (err) {
-          if (err instanceof EngineError) problems.push(...err.details.map((d) => ({ ...d, file: d.file ?? options.file, path: `/providers/${i}${d.path ?? ""}` })));
+          if (err instanceof EngineError) problems.push(...err.details.map((d) => at(d, i)));
           else problems.push({ code: "CONFIG_SCHEMA", file: options.file, path: `/providers/${i}`, message: errorMessage(err) });
         }
       }
     }
+    const agents = new Map<string, PreparedAgent>();
+    for (const [i, a] of (m?.agents ?? []).entries()) {
+      let schemaOut: PreparedAgent["schemaOut"];
+      if (a.schema_out !== undefined) {
+        const raw = typeof a.schema_out === "string" ? options.schemas?.get(a.schema_out) : a.schema_out;
+        if (raw === undefined || raw === null || typeof raw !== "object") {
+          problems.push({ code: "CONFIG_SCHEMA_REF", file: options.file, path: `/agents/${i}/schema_out`, message: `schema_out ${JSON.stringify(a.schema_out)} of agent "${a.id}" names no schema in schemas/; add schemas/${String(a.schema_out)}.json or inline the schema` });
+        } else {
+          try {
+            schemaOut = Object.freeze({ ...compileSchema(typeof a.schema_out === "string" ? a.schema_out : "output", raw), raw: raw as Record<string, unknown> });
+          } catch (err) {
+            problems.push({ code: "CONFIG_INVALID_JSON_SCHEMA", file: options.file, path: `/agents/${i}/schema_out`, message: `schema_out of agent "${a.id}" is not a valid JSON Schema: ${errorMessage(err)}` });
+          }
+        }
+      }
+      const pricing = m?.pricing?.[a.model];
+      agents.set(a.id, { manifest: a, ...(schemaOut ? { schemaOut } : {}), ...(pricing ? { pricing } : {}) });
+    }
     if (problems.length > 0) throw new EngineError(problems);
-    return new AgentRunner(agents, providers, m?.default_provider ?? (m?.providers?.length === 1 ? m.providers[0]!.id : undefined), options.llm);
+    const defaultProvider = m?.default_provider ?? (m?.providers?.length === 1 ? m.providers[0]!.id : undefined);
+    return new AgentRunner(agents, providers, defaultProvider, options.llm, secrets, options);
   }
 
   /** The provider an agent uses. */
   providerFor(agentId: string): LlmProvider {
-    if (this.override) return this.override;
+    return this.entryFor(agentId).provider;
+  }
+
+  private entryFor(agentId: string): ProviderEntry {
+    if (this.override) return { provider: this.override, type: "custom" };
     const agent = this.agents.get(agentId);
-    const id = agent?.provider ?? this.defaultProvider;
+    const id = agent?.manifest.provider ?? this.defaultProvider;
     const p = id === undefined ? undefined : this.providers.get(id);
     if (!p) {
       throw new EngineError({
@@ -90,58 +245,400 @@ export class AgentRunner {
     return out;
   }
 
-  /** Runs one agent call for a node. */
-  async run(agentId: string, input: JsonValue, context: JsonValue, scope: AgentEventScope): Promise<JsonValue> {
-    const agent = this.agents.get(agentId);
-    if (!agent) throw new EngineError({ code: "AGENT_FAILED", message: `unknown agent "${agentId}"` });
-    const provider = this.providerFor(agentId);
+  /**
+   * Runs one agent node to its final answer: model turns and tool calls, within budgets.
+   *
+   * @returns the reply text (`output: text`) or the parsed, validated JSON (`output: json`).
+   * @throws {@link StageError} with `AGENT_BUDGET_EXCEEDED`, `AGENT_OUTPUT_INVALID`, `LLM_FAILED`,
+   * `TEMPLATE_MISSING_VALUE`, `REPLAY_MISS`...
+   */
+  async run(agentId: string, input: JsonValue, context: JsonValue, scope: AgentEventScope, call: AgentRunOptions = {}): Promise<JsonValue> {
+    const prepared = this.agents.get(agentId);
+    if (!prepared) throw new StageError("AGENT_FAILED", `unknown agent "${agentId}"`);
+    const agent = prepared.manifest;
+    const entry = this.entryFor(agentId);
+    const provider = entry.provider;
+    const values: Record<string, JsonValue | undefined> = { input, context, ...(call.resume === undefined ? {} : { resume: call.resume }) };
     const template = agent.prompt ?? "{{input}}";
     const messages: ChatMessage[] = [];
-    if (agent.system) messages.push({ role: "system", content: renderTemplate(agent.system, { input, context }) });
+    if (agent.system) messages.push({ role: "system", content: renderTemplate(agent.system, values, `system of agent "${agentId}"`) });
     if (context !== null && !template.includes("{{context") && !(agent.system ?? "").includes("{{context")) {
       messages.push({ role: "system", content: `Context:\n${JSON.stringify(context)}` });
     }
-    messages.push({ role: "user", content: renderTemplate(template, { input, context }) });
-    const sealedMessages = sealJson(messages);
-    scope.emit("agent.request", { agent: agentId, model: agent.model, provider: provider.name, messages: sealedMessages });
-    const started = performance.now();
-    let content: string;
-    let usage;
-    try {
-      const res = await provider.complete({
+
+    // Decisions get their labels as the allowed answers (in the instructions; the router then
+    // matches leniently). Structured output uses the agent's schema_out.
+    const labels = call.labels && call.labels.length > 0 ? call.labels : undefined;
+    const schema = prepared.schemaOut;
+    const json = agent.output === "json";
+    const responseFormat = json && schema ? { type: "json_schema" as const, name: toolName(schema.name === "inline" ? "output" : schema.name), schema: schema.raw } : undefined;
+    if (labels) {
+      const list = labels.map((l) => JSON.stringify(l)).join(", ");
+      messages.push({ role: "system", content: json ? `Choose the next step: reply with JSON whose "selected_edge" is exactly one of: ${list}.` : `Choose the next step: reply with exactly one of: ${list}, and nothing else.` });
+    }
+    if (responseFormat && entry.type !== "openai" && entry.type !== "scripted") {
+      messages.push({ role: "system", content: `Reply with only a JSON value (no prose, no code fence) matching this JSON Schema:\n${JSON.stringify(responseFormat.schema)}` });
+    }
+    messages.push({ role: "user", content: renderTemplate(template, values, `prompt of agent "${agentId}"`) });
+
+    const tools = this.toolsFor(agent, call.nodeTools);
+    const specs = tools.specs.length > 0 ? tools.specs : undefined;
+    const sealedTools = sealJson(tools.specs);
+    const maxSteps = agent.max_steps ?? DEFAULT_MAX_STEPS;
+    let repairsLeft = agent.repair_attempts ?? DEFAULT_REPAIR_ATTEMPTS;
+    let step = 0;
+    let attempt = 1;
+    let toolCallsUsed = 0;
+    let tokensUsed = 0;
+    let costUsed = 0;
+    const budget = (name: string, limit: number, used: number, what: string): never => {
+      throw new StageError("AGENT_BUDGET_EXCEEDED", `agent "${agentId}": budget ${name} ${limit} reached (used ${used}); ${what}. Raise ${name} in agents.yaml or simplify the task`);
+    };
+
+    for (;;) {
+      // Budgets are checked before every call: no call is ever made past one.
+      if (step + 1 > maxSteps) budget("max_steps", maxSteps, step, "the model would need another turn");
+      if (agent.max_tokens_total !== undefined && tokensUsed >= agent.max_tokens_total) budget("max_tokens_total", agent.max_tokens_total, tokensUsed, "no tokens left for another call");
+      if (agent.max_cost_usd !== undefined && costUsed >= agent.max_cost_usd) budget("max_cost_usd", agent.max_cost_usd, round(costUsed), "no budget left for another call");
+      step++;
+      const request: LlmRequest = {
         agent: agentId,
         model: agent.model,
-        messages,
+        messages: messages.slice(),
+        ...(specs ? { tools: specs } : {}),
+        ...(responseFormat ? { responseFormat } : {}),
         ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
         ...(agent.max_tokens === undefined ? {} : { maxTokens: agent.max_tokens }),
         signal: scope.signal,
-      });
-      content = String(res.content);
-      usage = res.usage ? freezeShell({ inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens }) : undefined;
-    } catch (err) {
-      const code = err instanceof EngineError ? err.code : "LLM_FAILED";
-      throw Object.assign(new Error(`agent "${agentId}" (${provider.name}/${agent.model}): ${errorMessage(err)}`), { code });
-    }
-    scope.emit("agent.response", {
-      agent: agentId,
-      model: agent.model,
-      provider: provider.name,
-      output: content,
-      ...(usage ? { usage } : {}),
-      durationMs: performance.now() - started,
-    });
-    if (agent.output !== "json") return content;
-    try {
-      return JSON.parse(stripFence(content)) as JsonValue;
-    } catch {
-      throw Object.assign(new Error(`agent "${agentId}" must reply with JSON (output: json) but replied ${JSON.stringify(content.slice(0, 200))}`), { code: "AGENT_FAILED" });
+      };
+      const res = await this.callModel(agentId, provider, request, sealedTools, step, attempt, scope, prepared.pricing, call.usage, tools.byName);
+      tokensUsed += (res.usage?.inputTokens ?? 0) + (res.usage?.outputTokens ?? 0);
+      costUsed += res.costUsd ?? 0;
+
+      const calls = res.response.toolCalls ?? [];
+      if (calls.length > 0) {
+        messages.push({ role: "assistant", content: res.response.content, toolCalls: calls });
+        if (agent.max_tool_calls !== undefined && toolCallsUsed + calls.length > agent.max_tool_calls) {
+          budget("max_tool_calls", agent.max_tool_calls, toolCallsUsed, `the model asked for ${calls.length} more`);
+        }
+        toolCallsUsed += calls.length;
+        messages.push(...(await this.runTools(calls, tools, scope, call)));
+        attempt = 1;
+        continue;
+      }
+
+      const text = res.response.content;
+      if (!json) return text;
+      const validation = validateReply(text, schema);
+      if (validation.ok) return validation.value;
+      if (repairsLeft > 0) {
+        repairsLeft--;
+        attempt++;
+        messages.push({ role: "assistant", content: text });
+        messages.push({
+          role: "user",
+          content: `Your reply was not valid:\n${validation.errors.map((e) => `- ${e}`).join("\n")}\nReply again with only the corrected JSON${schema ? " matching the schema" : ""}.`,
+        });
+        continue;
+      }
+      throw new AgentOutputError(
+        `agent "${agentId}" did not return valid JSON${schema ? ` matching schema_out "${schema.name}"` : ""} after ${attempt} attempt(s): ${validation.errors.slice(0, 5).join("; ")}`,
+        text,
+        Object.freeze(validation.errors.slice()),
+      );
     }
   }
+
+  /** One model call: `agent.request`, the provider (or the recording), `agent.response`. */
+  private async callModel(
+    agentId: string,
+    provider: LlmProvider,
+    request: LlmRequest,
+    sealedTools: JsonValue,
+    step: number,
+    attempt: number,
+    scope: AgentEventScope,
+    pricing: ModelPricing | undefined,
+    totals: UsageTotals | undefined,
+    byName: ReadonlyMap<string, string>,
+  ): Promise<{ response: LlmResponse; usage?: TokenUsage; costUsd?: number }> {
+    const secrets = this.secrets;
+    const sealedMessages = sealJson(scrub(request.messages, secrets));
+    scope.emit("agent.request", { agent: agentId, model: request.model, provider: provider.name, step, attempt, messages: sealedMessages, tools: sealedTools });
+    const started = performance.now();
+    const recorder = this.options.recorder;
+    const keyRequest: JsonValue | undefined = recorder
+      ? sealJson({
+          provider: provider.name,
+          model: request.model,
+          messages: sealedMessages,
+          tools: request.tools ? sealJson(request.tools) : [],
+          params: {
+            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+            ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+            ...(request.responseFormat ? { responseFormat: sealJson(request.responseFormat) } : {}),
+          },
+        })
+      : undefined;
+    const retries: RetryInfo[] = [];
+    const hooks: CallHooks = {
+      onRetry: (info) => {
+        retries.push(info);
+        scope.emit("agent.retry", retryPayload(agentId, provider.name, info, secrets));
+      },
+    };
+    let response: LlmResponse;
+    if (recorder?.mode === "replay") {
+      const hit = recorder.lookup("llm", keyRequest!);
+      if (!hit.found) throw new StageError("REPLAY_MISS", `agent "${agentId}" (${provider.name}/${request.model}), step ${step}: ${hit.message}`);
+      const rec = hit.response as { error?: { code: string; message: string }; retries?: RetryInfo[]; response?: LlmResponse };
+      for (const r of rec.retries ?? []) scope.emit("agent.retry", retryPayload(agentId, provider.name, r, secrets));
+      if (rec.error) throw new StageError(codeOf(rec.error.code, "LLM_FAILED"), rec.error.message);
+      response = rec.response ?? { content: "" };
+    } else {
+      try {
+        response = await provider.complete(request, hooks);
+      } catch (err) {
+        const code = codeOf((err as { code?: unknown } | null)?.code, "LLM_FAILED");
+        const message = redactSecrets(`agent "${agentId}" (${provider.name}/${request.model}): ${err instanceof EngineError ? (err.details[0]?.message ?? err.message) : errorMessage(err)}`, secrets);
+        if (recorder) recorder.record("llm", keyRequest!, sealJson({ error: { code, message }, ...(retries.length > 0 ? { retries: scrub(retries, secrets) } : {}) }));
+        throw new StageError(code, message, { cause: err });
+      }
+      if (!response || typeof response.content !== "string") {
+        throw new StageError("LLM_FAILED", `agent "${agentId}" (${provider.name}/${request.model}): the provider returned no content string`);
+      }
+      response = scrub(normalizeResponse(response), secrets);
+      if (recorder) recorder.record("llm", keyRequest!, sealJson({ response, ...(retries.length > 0 ? { retries: scrub(retries, secrets) } : {}) }));
+    }
+    const usage = cleanUsage(response.usage);
+    const costUsd = pricing && usage ? costOf(usage, pricing) : undefined;
+    const toolCalls = (response.toolCalls ?? []).map((c) => freezeShell({ id: c.id, name: byName.get(c.name) ?? c.name, args: c.args }));
+    scope.emit("agent.response", {
+      agent: agentId,
+      model: request.model,
+      provider: provider.name,
+      step,
+      attempt,
+      output: response.content,
+      toolCalls: sealJson(toolCalls),
+      ...(response.finishReason === undefined ? {} : { finishReason: response.finishReason }),
+      ...(usage ? { usage } : {}),
+      ...(costUsd === undefined ? {} : { costUsd }),
+      durationMs: performance.now() - started,
+    });
+    totals?.add(`${scope.taskId}\u0000${scope.nodeId}\u0000${String(step).padStart(6, "0")}`, usage, costUsd);
+    return { response, ...(usage ? { usage } : {}), ...(costUsd === undefined ? {} : { costUsd }) };
+  }
+
+  /** Runs the model's tool calls concurrently; events and results in the model's call order. */
+  private async runTools(calls: readonly ToolCall[], tools: AgentTools, scope: AgentEventScope, call: AgentRunOptions): Promise<ChatMessage[]> {
+    // Each call gets a buffered scope (call ids assigned now, in order); buffers are flushed in
+    // call order, so the event sequence does not depend on which tool finishes first.
+    const buffers = calls.map(() => new BufferedScope(scope, scope.nextCallId()));
+    const outcomes = await Promise.all(
+      calls.map(async (c, k): Promise<{ ok: true; result: JsonValue } | { ok: false; code: string; message: string }> => {
+        const buf = buffers[k]!;
+        const toolId = tools.byName.get(c.name);
+        if (toolId === undefined || !call.callTool) {
+          const message = `tool "${c.name}" is not available to this agent; it may call: ${tools.specs.map((s) => s.name).join(", ") || "no tools"}`;
+          buf.refuse(c.name, c.args, message);
+          return { ok: false, code: "TOOL_NOT_ALLOWED", message };
+        }
+        try {
+          return { ok: true, result: await call.callTool(toolId, c.args, buf) };
+        } catch (err) {
+          const code = codeOf((err as { code?: unknown } | null)?.code, "TOOL_FAILED");
+          if (code === "REPLAY_MISS") throw err;
+          return { ok: false, code, message: redactSecrets(errorMessage(err), this.secrets) };
+        }
+      }),
+    );
+    for (const b of buffers) b.flush();
+    return calls.map((c, k) => {
+      const o = outcomes[k]!;
+      return o.ok
+        ? { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify(o.result) }
+        : { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify({ error: { code: o.code, message: o.message } }), isError: true };
+    });
+  }
+
+  /** The agent's tools as declared to the model, and the map back from names to tool ids. */
+  private toolsFor(agent: AgentManifest, nodeTools: readonly string[] | undefined): AgentTools {
+    const ids: string[] = [];
+    const all = this.options.toolIds?.() ?? [];
+    for (const t of [...(agent.tools ?? []), ...(nodeTools ?? [])]) {
+      const expanded = t.endsWith(".*") ? all.filter((id) => id.startsWith(t.slice(0, -1))) : [t];
+      for (const id of expanded) if (!ids.includes(id)) ids.push(id);
+    }
+    const specs: ToolSpec[] = [];
+    const byName = new Map<string, string>();
+    for (const id of ids) {
+      let name = toolName(id);
+      for (let n = 2; byName.has(name); n++) name = `${toolName(id).slice(0, 60)}_${n}`;
+      byName.set(name, id);
+      const info = this.options.toolInfo?.(id);
+      specs.push(freezeShell({ name, ...(info?.description ? { description: info.description } : {}), parameters: info?.parameters ?? { type: "object", additionalProperties: true } }));
+    }
+    // Also accept the plain tool id (scripted rules name tools by id).
+    for (const id of ids) if (!byName.has(id)) byName.set(id, id);
+    return { specs, byName };
+  }
+}
+
+interface AgentTools {
+  readonly specs: readonly ToolSpec[];
+  /** Name the model uses (sanitized, or the plain id) -> tool id. */
+  readonly byName: ReadonlyMap<string, string>;
+}
+
+/** A scope for one tool call whose events are held until {@link flush}. */
+class BufferedScope implements AgentEventScope {
+  readonly toolCalls: ToolCallRecord[] = [];
+  private readonly events: [AgentEventType, unknown][] = [];
+  constructor(
+    private readonly parent: AgentEventScope,
+    private readonly callId: string,
+  ) {}
+  get taskId(): string {
+    return this.parent.taskId;
+  }
+  get nodeId(): string {
+    return this.parent.nodeId;
+  }
+  get signal(): AbortSignal {
+    return this.parent.signal;
+  }
+  nextCallId(): string {
+    return this.callId;
+  }
+  emit<T extends AgentEventType>(type: T, payload: EventPayloads[T]): void {
+    this.events.push([type, payload]);
+  }
+  /** Records a refused call (`TOOL_NOT_ALLOWED`). */
+  refuse(name: string, args: JsonValue, message: string): void {
+    const sealedArgs = safeSeal(args);
+    const error = freezeShell({ code: "TOOL_NOT_ALLOWED", message });
+    this.emit("tool.invoked", { tool: name, callId: this.callId, args: sealedArgs });
+    this.emit("tool.failed", { tool: name, callId: this.callId, error, durationMs: 0 });
+    this.toolCalls.push(freezeShell({ callId: this.callId, tool: name, args: sealedArgs, status: "failure" as const, error }));
+  }
+  flush(): void {
+    for (const [type, payload] of this.events) this.parent.emit(type, payload as never);
+    this.parent.toolCalls.push(...this.toolCalls);
+  }
+}
+
+/** A tool id as a name the providers accept (`^[a-zA-Z0-9_-]{1,64}$`). */
+export function toolName(id: string): string {
+  if (TOOL_NAME.test(id)) return id;
+  const s = id.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64);
+  return s.length > 0 ? s : "tool";
+}
+
+type Validation = { ok: true; value: JsonValue } | { ok: false; errors: string[] };
+
+function validateReply(text: string, schema: CompiledSchema | undefined): Validation {
+  let value: unknown;
+  try {
+    value = JSON.parse(stripFence(text));
+  } catch (err) {
+    return { ok: false, errors: [`the reply is not JSON (${errorMessage(err)})`] };
+  }
+  let sealed: JsonValue;
+  try {
+    sealed = sealJson(value);
+  } catch (err) {
+    return { ok: false, errors: [errorMessage(err)] };
+  }
+  const problems = schema ? schema.validate(sealed) : [];
+  return problems.length > 0 ? { ok: false, errors: [...problems] } : { ok: true, value: sealed };
 }
 
 function stripFence(s: string): string {
   const m = /^\s*```(?:json)?\s*([\s\S]*?)\s*```\s*$/.exec(s);
   return m ? m[1]! : s;
+}
+
+function codeOf(code: unknown, fallback: ErrorCode): ErrorCode {
+  return typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) && !/^E[A-Z]+$/.test(code) ? (code as ErrorCode) : fallback;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1e9) / 1e9;
+}
+
+/** Only finite, non-negative numbers; `undefined` when nothing usable was reported. */
+function cleanUsage(u: TokenUsage | undefined): TokenUsage | undefined {
+  if (!u || typeof u !== "object") return undefined;
+  const n = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+  const input = n(u.inputTokens);
+  const output = n(u.outputTokens);
+  if (input === undefined && output === undefined) return undefined;
+  const cached = n(u.cachedInputTokens);
+  const reasoning = n(u.reasoningTokens);
+  return freezeShell({ inputTokens: input ?? 0, outputTokens: output ?? 0, ...(cached === undefined ? {} : { cachedInputTokens: cached }), ...(reasoning === undefined ? {} : { reasoningTokens: reasoning }) });
+}
+
+/** USD of one response: uncached input, cached input and output, at per-million prices. */
+export function costOf(u: TokenUsage, p: ModelPricing): number {
+  const cached = Math.min(u.cachedInputTokens ?? 0, u.inputTokens);
+  const usd = ((u.inputTokens - cached) * p.input + cached * (p.cached_input ?? p.input) + u.outputTokens * p.output) / 1e6;
+  return Number.isFinite(usd) ? round(usd) : 0;
+}
+
+function normalizeResponse(r: LlmResponse): LlmResponse {
+  const calls = Array.isArray(r.toolCalls) ? r.toolCalls : [];
+  return {
+    content: r.content,
+    ...(calls.length > 0 ? { toolCalls: calls.map((c, k) => ({ id: typeof c.id === "string" && c.id ? c.id : `call_${k + 1}`, name: String(c.name), args: safeSeal(c.args) })) } : {}),
+    ...(typeof r.finishReason === "string" ? { finishReason: r.finishReason } : {}),
+    ...(r.usage ? { usage: r.usage } : {}),
+    ...(typeof r.model === "string" ? { model: r.model } : {}),
+  };
+}
+
+function safeSeal(v: unknown): JsonValue {
+  try {
+    return v === undefined ? null : sealJson(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function retryPayload(agent: string, provider: string, info: RetryInfo, secrets: readonly string[]): EventPayloads["agent.retry"] {
+  const delay = Number.isFinite(info.delayMs) ? info.delayMs : 0;
+  const status = typeof info.error?.status === "number" && Number.isFinite(info.error.status) ? info.error.status : undefined;
+  return freezeShell({
+    agent,
+    provider,
+    attempt: Number.isFinite(info.attempt) ? info.attempt : 0,
+    delayMs: delay,
+    error: freezeShell({ code: String(info.error?.code ?? "LLM_FAILED"), message: redactSecrets(String(info.error?.message ?? ""), secrets), ...(status === undefined ? {} : { status }) }),
+  });
+}
+
+/** Deep copy of JSON-like data with every secret value redacted from strings. */
+function scrub<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return redactSecrets(v, secrets);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+let ruleValidator: ((rules: unknown) => string[]) | undefined;
+
+/** Validates scripted rules from a `script_file` against the rule schema of agents.schema.json. */
+function validateRules(rules: unknown): string[] {
+  if (!ruleValidator) {
+    const s = manifestSchema("agents");
+    const fn = compileJsonSchema({ $defs: s["$defs"], type: "array", items: { $ref: "#/$defs/rule" } });
+    ruleValidator = (v) => (fn(v) ? [] : formatValidationErrors(fn.errors));
+  }
+  return ruleValidator(rules);
 }
 
 async function buildProvider(p: ProviderManifest, options: AgentRunnerOptions): Promise<LlmProvider> {
@@ -155,18 +652,45 @@ async function buildProvider(p: ProviderManifest, options: AgentRunnerOptions): 
       } catch (err) {
         throw new EngineError({ code: "CONFIG_FILE_UNREADABLE", path: "/script_file", message: `cannot read scripted LLM file ${path}: ${errorMessage(err)}` });
       }
-      const doc = parseYaml(text) as { rules?: ScriptedRule[] } | ScriptedRule[] | null;
-      const more = Array.isArray(doc) ? doc : doc?.rules;
+      let doc: unknown;
+      try {
+        doc = parseYaml(text);
+      } catch (err) {
+        throw new EngineError({ code: "CONFIG_YAML_SYNTAX", file: path, message: `scripted LLM file ${path} is not valid YAML: ${errorMessage(err)}` });
+      }
+      const more: unknown = Array.isArray(doc) ? doc : (doc as { rules?: unknown } | null)?.rules;
       if (!Array.isArray(more)) throw new EngineError({ code: "CONFIG_SCHEMA", file: path, path: "/rules", message: "a script file must hold a list of rules (or { rules: [...] })" });
-      rules = rules.concat(more);
+      const problems = validateRules(more);
+      if (problems.length > 0) {
+        throw new EngineError(problems.map((m) => ({ code: "CONFIG_SCHEMA" as const, file: path, path: `/rules${m.startsWith("/") ? m.slice(0, m.indexOf(":")) : ""}`, message: `scripted rule: ${m}` })));
+      }
+      try {
+        new ScriptedProvider(more as ScriptedRule[], p.id);
+      } catch (err) {
+        if (err instanceof EngineError) throw new EngineError(err.details.map((d) => ({ ...d, file: path })));
+        throw err;
+      }
+      rules = rules.concat(more as ScriptedRule[]);
     }
     return new ScriptedProvider(rules, p.id);
   }
-  const env = options.env ?? process.env;
-  const apiKey = p.api_key_env ? env[p.api_key_env] : undefined;
-  if (p.api_key_env && !apiKey) {
-    throw new EngineError({ code: "CONFIG_SCHEMA", path: "/api_key_env", message: `provider "${p.id}" reads its API key from $${p.api_key_env}, which is not set` });
+  if (options.recorder?.mode === "replay") {
+    // Replay answers from the recording: no network, no key needed.
+    return { name: p.id, complete: () => Promise.reject(new EngineError({ code: "REPLAY_MISS", message: `provider "${p.id}" is not called during replay` })) };
   }
-  if (!p.base_url) throw new EngineError({ code: "CONFIG_SCHEMA", path: "/base_url", message: `provider "${p.id}" (type openai) needs base_url, e.g. https://api.openai.com/v1` });
-  return new OpenAiProvider({ baseUrl: p.base_url, ...(apiKey ? { apiKey } : {}), ...(p.timeout_ms ? { timeoutMs: p.timeout_ms } : {}), name: p.id });
+  return createHttpProvider(httpConfig(p), (options.env ?? process.env) as NodeJS.ProcessEnv, { ...(options.file ? { file: options.file } : {}) });
+}
+
+function httpConfig(p: ProviderManifest): ProviderConfig {
+  return {
+    id: p.id,
+    type: p.type as "openai" | "anthropic",
+    ...(p.base_url === undefined ? {} : { base_url: p.base_url }),
+    ...(p.api_key_env === undefined ? {} : { api_key_env: p.api_key_env }),
+    ...(p.retries === undefined ? {} : { retries: p.retries }),
+    ...(p.timeout_ms === undefined ? {} : { timeout_ms: p.timeout_ms }),
+    ...(p.max_concurrency === undefined ? {} : { max_concurrency: p.max_concurrency }),
+    ...(p.headers === undefined ? {} : { headers: p.headers }),
+    ...(p.max_response_bytes === undefined ? {} : { max_response_bytes: p.max_response_bytes }),
+  };
 }

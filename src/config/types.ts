@@ -56,31 +56,68 @@ export interface WorkflowManifest {
   readonly edges: readonly EdgeManifest[];
 }
 
-/** A scripted LLM rule: first rule whose conditions hold answers. */
+/** A scripted tool call (`tool_calls:` of a scripted rule). */
+export interface ScriptedToolCallManifest {
+  /** Call id; default `call_<n>`. */
+  readonly id?: string;
+  /** Tool id from tools.yaml (the runner maps it to the name the model sees). */
+  readonly name: string;
+  readonly args?: unknown;
+}
+
+/** A scripted LLM rule: the first rule whose conditions all hold answers. */
 export interface ScriptedRuleManifest {
   /** Only for this agent id. */
   readonly agent?: string;
-  /** Regular expression tested against the last user message. */
+  /** Regular expression (case-insensitive, safe subset) tested against the last user message. */
   readonly match?: string;
-  /** Response content: a string, or any JSON value (sent as JSON text). */
-  readonly response: unknown;
-  readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number };
+  /** Only at this model turn (1 = first request; n = after n-1 tool rounds or repair attempts). */
+  readonly step?: number;
+  /** Regular expression tested against the last `role: tool` message (a tool result). */
+  readonly tool_result?: string;
+  /** Reply text: a string as is, any other JSON value as JSON text. Default `""`. */
+  readonly response?: unknown;
+  /** Tool calls to request. */
+  readonly tool_calls?: readonly ScriptedToolCallManifest[];
+  /** Finish reason to report; default `tool_calls` with tool calls, else `stop`. */
+  readonly finish_reason?: string;
+  /** Fail the call instead of answering. */
+  readonly error?: { readonly message: string; readonly status?: number; readonly code?: string };
+  /** Wait this long before answering (honours cancellation). */
+  readonly delay_ms?: number;
+  readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number; readonly cached_input_tokens?: number; readonly reasoning_tokens?: number };
 }
 
 /** An LLM provider declared in agents.yaml. */
 export interface ProviderManifest {
   readonly id: string;
-  /** `scripted` (offline, embedded) or `openai` (any OpenAI-compatible chat-completions HTTP API). */
-  readonly type: "scripted" | "openai";
+  /** `scripted` (offline, embedded), `openai` (Chat Completions wire protocol) or `anthropic` (Messages API). */
+  readonly type: "scripted" | "openai" | "anthropic";
   /** scripted: rules, in order. */
   readonly rules?: readonly ScriptedRuleManifest[];
   /** scripted: a YAML/JSON file with `rules`, relative to the config dir. */
   readonly script_file?: string;
-  /** openai: base URL such as `https://api.openai.com/v1`. */
+  /** openai/anthropic: base URL such as `https://api.openai.com/v1`. */
   readonly base_url?: string;
-  /** openai: environment variable holding the API key. */
+  /** openai/anthropic: environment variable holding the API key. */
   readonly api_key_env?: string;
+  /** Retries of retryable failures; default 2. */
+  readonly retries?: number;
   readonly timeout_ms?: number;
+  /** Cap of requests in flight to this provider. */
+  readonly max_concurrency?: number;
+  /** Extra HTTP headers. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Largest response body read, in bytes; default 10 MiB. */
+  readonly max_response_bytes?: number;
+}
+
+/** Prices of a model, USD per million tokens. */
+export interface ModelPricing {
+  readonly input: number;
+  readonly output: number;
+  /** Cached input tokens; default `input`. */
+  readonly cached_input?: number;
 }
 
 /** One entry of `agents.yaml#/agents`. */
@@ -91,10 +128,23 @@ export interface AgentManifest {
   readonly provider?: string;
   readonly model: string;
   readonly system?: string;
-  /** User message template; `{{input}}` is the node input as JSON, `{{input.a.b}}` a field, `{{context}}` the assembled context. */
+  /** User message template: `{{input}}`, `{{input.a.b}}`, `{{context}}`, `{{resume}}`; a missing path fails the node. */
   readonly prompt?: string;
+  /** Tool ids (tools.yaml) the model may call; `mcp_id.*` for every tool of an MCP server. */
+  readonly tools?: readonly string[];
   /** `text` (default): output is the reply string; `json`: the reply is parsed as JSON. */
   readonly output?: "text" | "json";
+  /** With `output: json`: schema stem (schemas/) or inline schema; requested as structured output and validated. */
+  readonly schema_out?: string | Readonly<Record<string, unknown>>;
+  /** Re-asks with the validation errors; default 1. */
+  readonly repair_attempts?: number;
+  /** Model turns in the tool loop; default 8. */
+  readonly max_steps?: number;
+  readonly max_tool_calls?: number;
+  /** Input + output tokens over all the node's calls. */
+  readonly max_tokens_total?: number;
+  /** Needs a `pricing:` entry for the model. */
+  readonly max_cost_usd?: number;
   readonly temperature?: number;
   readonly max_tokens?: number;
 }
@@ -103,6 +153,8 @@ export interface AgentManifest {
 export interface AgentsManifest {
   readonly default_provider?: string;
   readonly providers?: readonly ProviderManifest[];
+  /** USD per million tokens, by model name. */
+  readonly pricing?: Readonly<Record<string, ModelPricing>>;
   readonly agents: readonly AgentManifest[];
 }
 

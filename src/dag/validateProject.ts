@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { templateProblems } from "../agents/render.js";
+import { unsafeRegexReason } from "../agents/safeRegex.js";
 import { join } from "node:path";
 import { closest, didYouMean } from "../config/didYouMean.js";
 import { compileJsonSchema } from "../config/jsonSchema.js";
@@ -474,7 +476,27 @@ export function validateReferences(config: ProjectConfig): ErrorDetail[] {
     if (dp !== undefined && !providers.has(dp)) {
       r.add("CONFIG_UNKNOWN_REF", "/default_provider", `default_provider ${q(dp)} is not declared in \`providers\`; declare it or use one of: ${list(providers)}`, { hint: didYouMean(dp, providers) });
     }
+    const toolIds = isObj(config.tools) ? idsOf(config.tools.tools) : new Set<string>();
+    const pricing = isObj(agents.pricing) ? agents.pricing : {};
     arr(agents.agents).forEach((a, i) => {
+      // Agents (issue 9): strict templates, schema_out, tools, max_cost_usd.
+      if (isObj(a)) {
+        for (const field of ["system", "prompt"] as const) {
+          const t = str(a[field]);
+          if (t !== undefined) for (const problem of templateProblems(t)) r.add("CONFIG_SCHEMA", `/agents/${i}/${field}`, `${field} of agent ${q(str(a.id) ?? String(i))}: ${problem}`);
+        }
+        if (a.schema_out !== undefined) checkSchemaRef(config, r, `/agents/${i}/schema_out`, a.schema_out, {});
+        arr(a.tools).forEach((t, k) => {
+          const id = str(t);
+          if (id === undefined) return;
+          const known = id.endsWith(".*") ? [...toolIds].some((x) => x.startsWith(id.slice(0, -1)) || x === id.slice(0, -2)) : toolIds.has(id);
+          if (!known) r.add("CONFIG_UNKNOWN_REF", `/agents/${i}/tools/${k}`, `tool ${q(id)} is not declared in tools.yaml; declare it or use one of: ${list(toolIds)}`, { hint: didYouMean(id, toolIds) });
+        });
+        const model = str(a.model);
+        if (a.max_cost_usd !== undefined && model !== undefined && !isObj(pricing[model])) {
+          r.add("CONFIG_SCHEMA", `/agents/${i}/max_cost_usd`, `max_cost_usd needs the price of model ${q(model)}: add pricing: { ${q(model)}: { input: <USD per 1M tokens>, output: <USD per 1M tokens> } } to agents.yaml`);
+        }
+      }
       const prov = isObj(a) ? str(a.provider) : undefined;
       if (prov !== undefined && !providers.has(prov)) {
         r.add("CONFIG_UNKNOWN_REF", `/agents/${i}/provider`, `provider ${q(prov)} is not declared in \`providers\`; declare it or use one of: ${list(providers)}`, { hint: didYouMean(prov, providers) });
@@ -488,13 +510,17 @@ export function validateReferences(config: ProjectConfig): ErrorDetail[] {
         if (ag !== undefined && !agentIds.has(ag)) {
           r.add("CONFIG_UNKNOWN_REF", `/providers/${i}/rules/${k}/agent`, `rule for agent ${q(ag)}, which is not declared in \`agents\`; use one of: ${list(agentIds)}`, { hint: didYouMean(ag, agentIds) });
         }
-        const match = str(rule.match);
-        if (match !== undefined) {
+        for (const field of ["match", "tool_result"] as const) {
+          const match = str(rule[field]);
+          if (match === undefined) continue;
           try {
             new RegExp(match);
           } catch (err) {
-            r.add("CONFIG_SCHEMA", `/providers/${i}/rules/${k}/match`, `\`match\` is not a valid regular expression (${err instanceof Error ? err.message : String(err)}); fix it`);
+            r.add("CONFIG_SCHEMA", `/providers/${i}/rules/${k}/${field}`, `\`${field}\` is not a valid regular expression (${err instanceof Error ? err.message : String(err)}); fix it`);
+            continue;
           }
+          const unsafe = unsafeRegexReason(match);
+          if (unsafe !== undefined) r.add("CONFIG_SCHEMA", `/providers/${i}/rules/${k}/${field}`, `\`${field}\` is refused: ${unsafe}; simplify the pattern`);
         }
       });
     });

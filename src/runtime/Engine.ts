@@ -4,7 +4,9 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { AgentRunner } from "../agents/AgentRunner.js";
+import { AgentRunner, providerSecrets, UsageTotals } from "../agents/AgentRunner.js";
+import { Recorder, recordedTools, type RecordingOptions, type ToolCaller } from "../agents/recording.js";
+import { decisionLabels } from "./router.js";
 import type { LlmProvider } from "../agents/types.js";
 import { compileSchema } from "../dag/compileSchema.js";
 import { loadProject } from "../dag/buildGraph.js";
@@ -23,7 +25,7 @@ import { expandGraphTools } from "../tools/expandGraph.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
-import { Run, type RunServices, type Scheduling } from "./Run.js";
+import { Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
 import type { Answer, RunCheckpoint } from "./journal.js";
 import { checkpointOf, MemoryRunStore, type RunStore, type StoredRun } from "./runStore.js";
 import type { InterruptInfo, NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
@@ -49,6 +51,11 @@ export interface EngineOptions {
    * for comparison). Results and the event sequence are identical either way; only latency differs.
    */
   readonly scheduling?: Scheduling;
+  /**
+   * Record every LLM and tool call to a JSONL file, or replay a run from one (no network, no
+   * tool side effects). See docs/agents.md.
+   */
+  readonly recording?: RecordingOptions;
   /**
    * Where runs are kept (CONTRACT §11): `"memory"` (default: in this process; a run suspended by
    * an interrupt can be resumed by this engine) or a durable {@link RunStore} that journals every
@@ -122,6 +129,7 @@ export class Engine {
   private readonly tools: ToolRegistry;
   private readonly idPrefix = randomBytes(3).toString("hex");
   private taskCounter = 0;
+  private readonly hasAgents: boolean;
   private runCounter = 0;
   /** Suspended runs' checkpoints when the store is not durable. */
   private readonly suspended = new Map<string, RunCheckpoint>();
@@ -135,7 +143,6 @@ export class Engine {
     /** The loaded manifests. */
     readonly config: ProjectConfig,
     handlers: ReadonlyMap<string, NodeHandler>,
-    agents: AgentRunner,
     tools: ToolRegistry,
     contexts: ContextAssembler,
     registry: PluginRegistry,
@@ -146,9 +153,12 @@ export class Engine {
     maxConcurrency: number,
     private readonly scheduling: Scheduling,
     private readonly store: RunStore,
+    private readonly agents: AgentRunner,
+    private readonly toolCaller: ToolCaller,
   ) {
     this.bus = bus;
     this.registry = registry;
+    this.hasAgents = graph.nodeList.some((n) => n.kind === "agent");
     this.tools = tools;
     this.services = {
       graph: expandGraphTools(graph, (list) => tools.expand(list)),
@@ -156,8 +166,8 @@ export class Engine {
       handlers,
       // The agent runner and the tool registry are engine code: a code they attach is an engine
       // code (StageError); anything else a handler throws is HANDLER_FAILED with its code kept apart.
-      callAgent: (node, input, context, scope) => agents.run(node.agent!, input, context, scope).catch(asStageError),
-      callTool: (_node, toolId, args, scope) => tools.call(toolId, args, scope).catch(asStageError),
+      callAgent: (node, input, context, scope) => this.callAgent(node, input, context, scope, undefined),
+      callTool: (_node, toolId, args, scope) => this.toolCaller(toolId, args, scope).catch(asStageError),
       assembleContext: (node) => contexts.assemble(node.context),
       newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
       maxConcurrency,
@@ -187,11 +197,7 @@ export class Engine {
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
     const handlers = await resolveHandlers(graph, config, options.handlers ?? {});
-    const agents = await AgentRunner.create({ manifest: config.agents, configDir: config.dir, ...(config.files.agents ? { file: config.files.agents } : {}), ...(options.llm ? { llm: options.llm } : {}) });
-    if (graph.nodeList.some((n) => n.kind === "agent")) {
-      const problems = agents.check(config.files.agents);
-      if (problems.length > 0) throw new EngineError(problems);
-    }
+    const recorder = options.recording === undefined ? undefined : await Recorder.open(options.recording, providerSecrets(config.agents));
     const tools = await ToolRegistry.create(
       config.tools?.tools ?? [],
       options.tools ?? {},
@@ -205,6 +211,32 @@ export class Engine {
       await tools.close();
       throw new EngineError(allowProblems);
     }
+    const agents = await AgentRunner.create({
+      manifest: config.agents,
+      configDir: config.dir,
+      ...(config.files.agents ? { file: config.files.agents } : {}),
+      ...(options.llm ? { llm: options.llm } : {}),
+      schemas: config.schemas,
+      toolIds: () => tools.ids(),
+      toolInfo: (id) => {
+        const d = tools.describe(id);
+        return d ? { ...(d.description ? { description: d.description } : {}), parameters: d.schema } : undefined;
+      },
+      ...(recorder ? { recorder } : {}),
+    }).catch(async (err: unknown) => {
+      await tools.close();
+      throw err;
+    });
+    const agentProblems = [
+      ...(graph.nodeList.some((n) => n.kind === "agent") ? agents.check(config.files.agents) : []),
+      ...(config.agents?.agents ?? []).flatMap((a, i) => tools.checkAllowList(a.tools ?? [], { ...(config.files.agents ? { file: config.files.agents } : {}), path: `/agents/${i}/tools` })),
+    ];
+    if (agentProblems.length > 0) {
+      await tools.close();
+      throw new EngineError(agentProblems);
+    }
+    const rawCall: ToolCaller = (toolId, args, scope) => tools.call(toolId, args, scope);
+    const toolCaller = recorder ? recordedTools(recorder, rawCall) : rawCall;
     const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory).catch(async (err: unknown) => {
       await tools.close();
       throw err;
@@ -232,7 +264,7 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
-    return new Engine(graph, config, handlers, agents, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager", store);
+    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller);
   }
 
   /**
@@ -337,7 +369,10 @@ export class Engine {
     const start = this.graph.nodes.get(row.startNode)!;
     const store = this.store;
     const runId = row.runId;
-    const run = new Run(this.services, signal, {
+    // Agent runs add token and cost totals to the result.
+    const usage = new UsageTotals();
+    const services: RunServices = this.hasAgents ? { ...this.services, callAgent: (node, inp, context, scope) => this.callAgent(node, inp, context, scope, usage) } : this.services;
+    const run = new Run(services, signal, {
       runId,
       rootTaskId: row.rootTaskId,
       scheduling: this.scheduling,
@@ -347,7 +382,9 @@ export class Engine {
     // shutdown() lets in-flight runs finish (bounded) and reports those it could not wait for.
     const release = this.registry.hold();
     try {
-      const result = await run.execute(row.input, start);
+      const executed = await run.execute(row.input, start);
+      const totals = usage.totals();
+      const result: RunResult = totals === undefined ? executed : Object.freeze({ ...executed, usage: totals });
       const updatedAt = new Date().toISOString();
       if (result.status === "interrupted") {
         if (!store.durable) this.suspended.set(runId, run.suspendedCheckpoint(row.input, row.startNode));
@@ -361,6 +398,17 @@ export class Engine {
       release();
       await store.release(runId, this.owner);
     }
+  }
+
+  private callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope, usage: UsageTotals | undefined): Promise<JsonValue> {
+    return this.agents
+      .run(node.agent!, input, context, scope, {
+        ...(node.role === "decision" ? { labels: decisionLabels(node.outEdges) } : {}),
+        nodeTools: node.tools,
+        callTool: (toolId, args, s) => this.toolCaller(toolId, args, s),
+        ...(usage ? { usage } : {}),
+      })
+      .catch(asStageError);
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { dirname } from "node:path";
+import { AgentOutputError } from "../agents/AgentRunner.js";
 import type { GraphNode, WorkflowGraph } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, errorStack } from "../errors.js";
 import { NotJsonError, sealJson, type JsonValue } from "../json.js";
@@ -70,7 +71,9 @@ function userStack(err: unknown): string | undefined {
 export function toErrorInfo(err: unknown, fallback: string): ErrorInfo {
   if (err instanceof EngineError) {
     const d = err.details[0];
-    return info(err.code, d?.message ?? errorMessage(err));
+    const base = info(err.code, d?.message ?? errorMessage(err));
+    // AGENT_OUTPUT_INVALID carries the model's reply and the validation errors (CONTRACT §8).
+    return err instanceof AgentOutputError ? Object.freeze({ ...base, raw: err.raw, validation: err.validation }) : base;
   }
   const message = errorMessage(err);
   const original = foreignCode(err);

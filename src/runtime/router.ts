@@ -26,8 +26,26 @@ export function selectedName(output: JsonValue): string | undefined {
 }
 
 /**
+ * The lenient form of a decision answer: trimmed, surrounding quotes/backticks stripped, final
+ * punctuation (`.`, `!`, `?`, `,`, `;`, `:`) stripped, case-folded. `"Review."` and `review`
+ * both normalize to `review`.
+ */
+export function normalizeLabel(name: string): string {
+  let s = name.trim();
+  for (;;) {
+    const before = s;
+    s = s.replace(/[.!?,;:]+$/u, "").trim();
+    const q = /^(["'`“‘*])([\s\S]*)(["'`”’*])$/u.exec(s);
+    if (q && s.length >= 2) s = q[2]!.trim();
+    if (s === before) break;
+  }
+  return s.toLowerCase();
+}
+
+/**
  * Picks the outbound edge a decision output names: first by edge `label`, else by target node
- * id (edges in declaration order).
+ * id (edges in declaration order); failing both, leniently (see {@link normalizeLabel}) by label,
+ * then by target. `selected` is the label (or target) of the edge taken.
  */
 export function selectDecisionEdge(output: JsonValue, outEdges: readonly GraphEdge[]): DecisionSelection {
   const name = selectedName(output);
@@ -39,7 +57,17 @@ export function selectDecisionEdge(output: JsonValue, outEdges: readonly GraphEd
   if (byLabel) return { ok: true, selected: name, edge: byLabel };
   const byTarget = outEdges.find((e) => e.to === name);
   if (byTarget) return { ok: true, selected: name, edge: byTarget };
-  return { ok: false, selected: name, message: `decision selected "${name}", which names no outbound edge; choose one of: ${choices}` };
+  const norm = normalizeLabel(name);
+  const lenientLabel = outEdges.find((e) => e.label !== undefined && normalizeLabel(e.label) === norm);
+  if (lenientLabel) return { ok: true, selected: lenientLabel.label!, edge: lenientLabel };
+  const lenientTarget = outEdges.find((e) => normalizeLabel(e.to) === norm);
+  if (lenientTarget) return { ok: true, selected: lenientTarget.to, edge: lenientTarget };
+  return { ok: false, selected: name, message: `decision selected ${JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}...` : name)}, which names no outbound edge; choose one of: ${choices}` };
+}
+
+/** The answers a decision node accepts: each outbound edge's label, else its target id. */
+export function decisionLabels(outEdges: readonly GraphEdge[]): string[] {
+  return outEdges.map((e) => e.label ?? e.to);
 }
 
 /** Edge of split item `index`: round-robin over the outbound edges in declaration order. */

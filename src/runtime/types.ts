@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { RunUsage } from "../agents/AgentRunner.js";
 import type { JsonValue } from "../json.js";
 import type { ErrorInfo, NodeKind, NodeRole, Status } from "../telemetry/events.js";
 
@@ -109,6 +110,8 @@ export interface RunResult extends Omit<TaskResult, "status"> {
   readonly interrupt?: InterruptInfo;
   /** Every interrupt waiting for an answer, in the order they were raised. */
   readonly interrupts?: readonly InterruptInfo[];
+  /** Token and cost totals of the run's LLM calls; present when it made at least one. */
+  readonly usage?: RunUsage;
 }
 
 /** An interrupt waiting for an answer. */

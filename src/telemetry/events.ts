@@ -24,6 +24,10 @@ export interface ErrorInfo {
   readonly originalCode?: string;
   /** History entries only: the stack frames of the user's code that threw (no engine frames). */
   readonly stack?: string;
+  /** `AGENT_OUTPUT_INVALID`: the model's last reply text. */
+  readonly raw?: string;
+  /** `AGENT_OUTPUT_INVALID`: why the reply was rejected (JSON parse or schema errors). */
+  readonly validation?: readonly string[];
 }
 
 /** An edge as it appears inside events. */
@@ -66,8 +70,36 @@ export interface EventPayloads {
   "tool.invoked": { readonly tool: string; readonly callId: string; readonly args: JsonValue };
   "tool.completed": { readonly tool: string; readonly callId: string; readonly result: JsonValue; readonly durationMs: number };
   "tool.failed": { readonly tool: string; readonly callId: string; readonly error: ErrorInfo; readonly durationMs: number };
-  "agent.request": { readonly agent: string; readonly model: string; readonly provider: string; readonly messages: JsonValue };
-  "agent.response": { readonly agent: string; readonly model: string; readonly provider: string; readonly output: JsonValue; readonly usage?: TokenUsage; readonly durationMs: number };
+  "agent.request": {
+    readonly agent: string;
+    readonly model: string;
+    readonly provider: string;
+    /** Model turn in the tool loop, from 1. */
+    readonly step: number;
+    /** 1, then 2, 3... for structured-output repair attempts of the same step. */
+    readonly attempt: number;
+    readonly messages: JsonValue;
+    /** Tools declared to the model: `[{ name, description?, parameters }]`. */
+    readonly tools: JsonValue;
+  };
+  "agent.response": {
+    readonly agent: string;
+    readonly model: string;
+    readonly provider: string;
+    readonly step: number;
+    readonly attempt: number;
+    /** The reply text. */
+    readonly output: JsonValue;
+    /** Tool calls the model asked for, `[{ id, name, args }]` (name as the agent's tool id). */
+    readonly toolCalls: JsonValue;
+    readonly finishReason?: string;
+    readonly usage?: TokenUsage;
+    /** From `pricing:` in agents.yaml, when the model has an entry. */
+    readonly costUsd?: number;
+    readonly durationMs: number;
+  };
+  /** A provider is about to retry a failed call. */
+  "agent.retry": { readonly agent: string; readonly provider: string; readonly attempt: number; readonly delayMs: number; readonly error: { readonly code: string; readonly message: string; readonly status?: number } };
   "context.assembled": { readonly profile: string; readonly items: number; readonly context: JsonValue };
   "context.failed": { readonly profile: string; readonly error: ErrorInfo };
   error: { readonly source: string; readonly error: ErrorInfo };
@@ -99,6 +131,7 @@ export const EVENT_TYPES: readonly EventType[] = Object.freeze([
   "tool.failed",
   "agent.request",
   "agent.response",
+  "agent.retry",
   "context.assembled",
   "context.failed",
   "error",

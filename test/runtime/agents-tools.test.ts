@@ -146,7 +146,7 @@ providers:
         response: { selected_edge: billing, confidence: 0.9 }
         usage: { input_tokens: 10, output_tokens: 3 }
       - agent: classifier
-        match: "garbage"
+        match: "garbage|not valid"
         response: "this is not json"
       - agent: classifier
         response: "\`\`\`json\\n{\\"selected_edge\\": \\"general\\"}\\n\`\`\`"
@@ -184,15 +184,20 @@ describe("agent nodes (scripted provider from agents.yaml)", () => {
       agent: "classifier",
       model: "m1",
       provider: "offline",
+      step: 1,
+      attempt: 1,
       messages: [
         { role: "system", content: "Classify the ticket." },
+        { role: "system", content: 'Choose the next step: reply with JSON whose "selected_edge" is exactly one of: "billing", "general".' },
         { role: "user", content: "Ticket: I want a refund" },
       ],
+      tools: [],
     });
     const res = events.find((e) => e.type === "agent.response")!;
     const { durationMs, ...rest } = res.payload as { durationMs: number };
     assert.equal(typeof durationMs, "number");
-    assert.deepEqual(rest, { agent: "classifier", model: "m1", provider: "offline", output: JSON.stringify({ selected_edge: "billing", confidence: 0.9 }), usage: { inputTokens: 10, outputTokens: 3 } });
+    assert.deepEqual(rest, { agent: "classifier", model: "m1", provider: "offline", step: 1, attempt: 1, output: JSON.stringify({ selected_edge: "billing", confidence: 0.9 }), toolCalls: [], finishReason: "stop", usage: { inputTokens: 10, outputTokens: 3 } });
+    assert.deepEqual(result.usage, { llmCalls: 1, inputTokens: 10, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0, costUsd: 0 });
   });
 
   it("json output inside a ``` fence is parsed; an agent linear node gets its context and returns text", async () => {
@@ -213,16 +218,22 @@ describe("agent nodes (scripted provider from agents.yaml)", () => {
     assert.deepEqual(trace(events).slice(i - 1, i + 2), ["node.started@general", "context.assembled@general", "agent.request@general"]);
   });
 
-  it("a non-JSON reply with output: json fails AGENT_FAILED", async () => {
-    const { result } = await runWorkflow(files, { text: "garbage in" });
+  it("a non-JSON reply with output: json is re-asked once, then fails AGENT_OUTPUT_INVALID with raw and validation", async () => {
+    const { result, events } = await runWorkflow(files, { text: "garbage in" });
     assert.equal(result.status, "failure");
-    assert.equal(result.error?.code, "AGENT_FAILED");
+    assert.equal(result.error?.code, "AGENT_OUTPUT_INVALID");
+    assert.equal(result.error?.raw, "this is not json");
+    assert.match(result.error?.validation?.[0] ?? "", /not JSON/);
+    const failed = events.find((e) => e.type === "node.failed")!;
+    assert.deepEqual((failed.payload as { error: unknown }).error, result.error);
+    assert.deepEqual(result.history.at(-1)!.error, result.error);
+    assert.deepEqual(events.filter((e) => e.type === "agent.request").map((e) => [(e.payload as { step: number }).step, (e.payload as { attempt: number }).attempt]), [[1, 1], [2, 2]]);
   });
 
   it("options.llm overrides the providers of agents.yaml and receives the rendered request", async () => {
     const seen: LlmRequest[] = [];
     const { result } = await runWorkflow(files, { text: "refund" }, {
-      llm: { name: "fake", complete: async (r) => { seen.push(r); return { content: r.agent === "classifier" ? '"general"' : "fake answer" }; } },
+      llm: { name: "fake", complete: async (r) => { seen.push(r); return { content: r.agent === "classifier" ? '{"selected_edge":"General."}' : "fake answer" }; } },
     });
     assert.equal(result.output, "fake answer");
     assert.deepEqual(seen.map((r) => [r.agent, r.model]), [["classifier", "m1"], ["helper", "m2"]]);

@@ -39,6 +39,8 @@ export function describeEvent(event: EngineEvent): string {
     case "agent.request":
     case "agent.response":
       return event.payload.model;
+    case "agent.retry":
+      return event.payload.provider;
     case "context.assembled":
     case "context.failed":
       return event.payload.profile;

@@ -106,6 +106,8 @@ function summarize(e: Readonly<EngineEvent>): string {
       return `agent=${e.payload.agent} model=${e.payload.model}`;
     case "agent.response":
       return `agent=${e.payload.agent} model=${e.payload.model} ${e.payload.durationMs}ms${e.payload.usage ? ` tokens=${e.payload.usage.inputTokens}+${e.payload.usage.outputTokens}` : ""}`;
+    case "agent.retry":
+      return `agent=${e.payload.agent} attempt=${e.payload.attempt} in ${e.payload.delayMs}ms ${e.payload.error.code}: ${e.payload.error.message}`;
     case "context.assembled":
       return `profile=${e.payload.profile} items=${e.payload.items}`;
     case "context.failed":

@@ -84,7 +84,7 @@ plugins:
     const response = { ...base, seq: 1, type: "agent.response", payload: { agent: "a", model: "m1", provider: "p", output: "hi", durationMs: 1500, costUsd: 0.25, usage: { inputTokens: 10, outputTokens: 4, cachedInputTokens: 6, reasoningTokens: 2 } } };
     plugin.onEvent(response as never);
     plugin.onEvent({ ...base, seq: 2, type: "agent.retry", payload: { agent: "a", provider: "p", attempt: 1, delayMs: 10, error: { code: "LLM_FAILED", message: "429" } } } as never);
-    plugin.onEvent({ ...base, seq: 3, type: "agent.response", payload: { agent: "a", model: "m1", provider: "p", output: "no usage", durationMs: 5 } });
+    plugin.onEvent({ ...base, seq: 3, type: "agent.response", payload: { agent: "a", model: "m1", provider: "p", step: 1, attempt: 1, output: "no usage", toolCalls: [], durationMs: 5 } });
     const m = parseMetrics(await plugin.scrape());
     assert.equal(m.get("x_agent_cost_usd_total{agent=a,model=m1}"), 0.25);
     assert.equal(m.get("x_agent_tokens_total{agent=a,model=m1,type=cached_input}"), 6);
