@@ -1,7 +1,7 @@
 /**
  * `agent-engine validate`: everything `run` would reject, reported all at once, without running
  * anything: manifests and DAG rules, then (unless `--static`) handler modules and their exports,
- * tool implementations, LLM providers (script files, API key variables), memory files, and
+ * tool implementations and MCP servers (connected, then closed), LLM providers (script files, API key variables), memory files, and
  * plugins (imported and constructed, never started).
  *
  * @module
@@ -14,6 +14,7 @@ import { inspectPlugins } from "../plugins/loader.js";
 import { ContextAssembler } from "../runtime/ContextAssembler.js";
 import { compileToolSchema, resolveHandlers } from "../runtime/Engine.js";
 import { loadExport } from "../runtime/loadExport.js";
+import { checkToolManifests } from "../tools/permissions.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { CliExit, type CliIO } from "./output.js";
 
@@ -73,15 +74,17 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
     problems.push(...detailsOf(err, { code: "CONFIG_FILE_UNREADABLE", ...(config.files.memory ? { file: config.files.memory } : {}) }));
   }
 
-  if (!isStatic) {
+  if (isStatic) {
+    problems.push(...checkToolManifests(config.tools?.tools ?? [], { ...(config.files.tools ? { file: config.files.tools } : {}), locate: (p) => config.locate("tools", p) }));
+  } else {
     try {
       await resolveHandlers(graph, config, {});
     } catch (err) {
       problems.push(...detailsOf(err, { code: "HANDLER_LOAD_FAILED", file: config.files.workflow }));
     }
+    // Tools: implementations imported, built-in permissions checked, MCP servers started or
+    // connected (and closed again), nodes' allow-lists checked against what the servers offer.
     try {
-      // Built-ins resolve their roots against the config dir; MCP servers are started (listing
-      // their tools checks `<server>.<tool>` in allow-lists), then closed again.
       const tools = await ToolRegistry.create(
         config.tools?.tools ?? [],
         {},
@@ -90,8 +93,11 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
         config.files.tools,
         { configDir: config.dir, locate: (p) => config.locate("tools", p) },
       );
-      problems.push(...tools.checkNodes(graph.nodeList, config.files.workflow));
-      await tools.close();
+      try {
+        problems.push(...tools.checkNodes(graph.nodeList, config.files.workflow));
+      } finally {
+        await tools.close();
+      }
     } catch (err) {
       problems.push(...detailsOf(err, { code: "TOOL_NOT_FOUND", ...(config.files.tools ? { file: config.files.tools } : {}) }));
     }

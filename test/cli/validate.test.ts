@@ -64,6 +64,8 @@ const cases: Case[] = [
     message: /gone\.yaml/,
     static: true,
   },
+  { name: "file tool without filesystem_root", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": "tools:\n  - { id: docs, type: read_file }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /filesystem_root/, static: true },
+  { name: "MCP server that cannot be reached", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": 'tools:\n  - { id: docs, type: mcp, url: "http://127.0.0.1:9/mcp" }\n' }, code: "MCP_SERVER_FAILED", message: /MCP server "docs".*could not connect/ },
   { name: "memory file missing", files: { "workflow.yaml": wf(""), "memory.yaml": "stores:\n  - { id: docs, kind: file, path: ./docs.json }\n" }, code: "CONFIG_FILE_UNREADABLE", message: /memory store "docs"/, static: true },
   { name: "required plugin module missing", files: { "workflow.yaml": wf(""), "plugins.yaml": "plugins:\n  - { id: audit, module: ./gone.mjs, required: true }\n" }, code: "PLUGIN_MODULE_NOT_FOUND", message: /gone\.mjs/ },
   {
