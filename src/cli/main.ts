@@ -55,6 +55,8 @@ export function buildProgram(io: CliIO): Command {
     .option("--output-only", "print only the task's output, not the whole result")
     .option("--compact", "print the JSON on one line")
     .option("--max-concurrency <n>", "at most this many node executions at once")
+    .option("--record <file.jsonl>", "record every LLM and tool call of the run to this file")
+    .option("--replay <file.jsonl>", "answer every LLM and tool call from a recording (no network, no tool side effects)")
     .option("-q, --quiet", "no progress on stderr")
     .addOption(new Option("--progress <mode>", "progress on stderr: live (terminal), plain (lines), none; auto picks live on a terminal without CI").choices(["auto", "live", "plain", "none"]).default("auto"))
     .action(async (configDir: string, opts: RunCommandOptions) => {

@@ -29,6 +29,8 @@ export interface RunCommandOptions {
   readonly quiet?: boolean;
   readonly progress?: string;
   readonly maxConcurrency?: string;
+  readonly record?: string;
+  readonly replay?: string;
 }
 
 /** Exit codes of `run`. */
@@ -97,6 +99,7 @@ export function progressMode(opts: { quiet?: boolean; progress?: string }, io: C
 /** `agent-engine run` */
 export async function runCommand(configDir: string, opts: RunCommandOptions, io: CliIO): Promise<void> {
   const maxConcurrency = parseMaxConcurrency(opts.maxConcurrency, io);
+  if (opts.record !== undefined && opts.replay !== undefined) usage(io, "give either --record or --replay, not both");
   const mode = progressMode(opts, io);
   const input = await readInput(opts, io);
 
@@ -155,7 +158,8 @@ async function runAndReport(
   const plugins: Plugin[] = [];
   if (events) plugins.push(events);
   if (progress) plugins.push(progress);
-  const options: EngineOptions = { logger: createConsoleLogger(), plugins, ...(maxConcurrency === undefined ? {} : { maxConcurrency }) };
+  const recording = opts.record !== undefined ? { mode: "record" as const, path: resolve(io.cwd(), opts.record) } : opts.replay !== undefined ? { mode: "replay" as const, path: resolve(io.cwd(), opts.replay) } : undefined;
+  const options: EngineOptions = { logger: createConsoleLogger(), plugins, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
 
   // From here on, whatever plugins and handlers print goes to stderr: stdout carries the result only.
   io.guardStdout();

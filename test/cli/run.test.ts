@@ -312,3 +312,25 @@ edges:
     assert.deepEqual((o["interrupt"] as { payload: unknown }).payload, { draft: "v1" });
   });
 });
+
+describe("run: --record and --replay", () => {
+  test("a recorded run replays to the same result; a call not in the recording fails with REPLAY_MISS", async () => {
+    const dir = await configDir({});
+    const rec = join(dir, "calls.jsonl");
+    const input = example("support-triage", "input.json");
+    const recorded = await cli(["run", example("support-triage"), "--input-file", input, "--record", rec, "--output-only", "--quiet"]);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    const lines = (await readFile(rec, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { kind: string });
+    assert.ok(lines.some((l) => l.kind === "llm"));
+    assert.ok(lines.some((l) => l.kind === "tool"));
+    const replayed = await cli(["run", example("support-triage"), "--input-file", input, "--replay", rec, "--output-only", "--quiet"]);
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.deepEqual(JSON.parse(replayed.stdout), JSON.parse(recorded.stdout));
+    const miss = await cli(["run", example("support-triage"), "--input", '{"text":"Something else entirely?"}', "--replay", rec, "--quiet"]);
+    assert.equal(miss.code, 1);
+    assert.match(miss.stderr, /REPLAY_MISS/);
+    const both = await cli(["run", example("support-triage"), "--record", rec, "--replay", rec]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /CLI_USAGE.*--record or --replay/);
+  });
+});
