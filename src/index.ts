@@ -33,7 +33,6 @@ export { isToolAllowed, type ToolDescription } from "./tools/ToolRegistry.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
-export { OpenAiProvider, type OpenAiProviderOptions } from "./agents/OpenAiProvider.js";
 export { createHttpProvider, secretsOf, redact, LlmError, PROVIDER_DEFAULTS, type ProviderConfig, type ProviderSource, type HttpProviderOptions, type LlmFailureKind } from "./agents/providers/index.js";
 export { renderTemplate } from "./agents/render.js";
 export { loadConfigDir, createProjectConfig, type ProjectConfigInput } from "./config/loadConfigDir.js";
