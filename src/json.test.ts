@@ -68,6 +68,41 @@ describe("sealJson", () => {
     assert.deepEqual(sealJson({ p: shared, q: shared }), { p: { v: 1 }, q: { v: 1 } });
   });
 
+  it("regression: shared sub-objects are copied once per call, not once per path (2^40 paths seal at once)", () => {
+    // a(i+1) = { x: a(i), y: a(i) }: 41 distinct objects, 2^40 paths from the top.
+    const levels: Record<string, unknown>[] = [{}];
+    for (let i = 0; i < 40; i++) levels.push({ x: levels[i], y: levels[i] });
+    const top = levels[40]!;
+    const sealed = sealJson(top) as Record<string, Record<string, unknown>>;
+    assert.ok(isSealed(sealed));
+    let node: unknown = sealed;
+    for (let i = 0; i < 40; i++) {
+      const o = node as Record<string, unknown>;
+      assert.ok(Object.isFrozen(o));
+      assert.deepEqual(Object.keys(o), ["x", "y"]);
+      node = o["x"];
+    }
+    assert.deepEqual(node, {});
+    // Past the first few dozen objects, the two references share one sealed copy.
+    assert.equal(sealed["x"], sealed["y"]);
+    assert.equal(JSON.stringify(sealJson(levels[10])).length, JSON.stringify(levels[10]).length);
+  });
+
+  it("regression: a cycle behind a 2^40-path shared DAG is still found, with its path", () => {
+    const levels: Record<string, unknown>[] = [{ leaf: true }];
+    for (let i = 0; i < 40; i++) levels.push({ x: levels[i], y: levels[i] });
+    const loop: Record<string, unknown> = {};
+    loop["again"] = { inner: loop };
+    const top = { dag: levels[40], bad: loop };
+    assert.throws(() => sealJson(top), (err: unknown) => err instanceof NotJsonError && err.path === "/bad/again/inner" && /circular/.test(err.found));
+    // A cycle at the bottom of the shared DAG is reported on the first path leading to it.
+    const bottom: Record<string, unknown> = {};
+    bottom["self"] = [bottom];
+    const deep: Record<string, unknown>[] = [bottom];
+    for (let i = 0; i < 40; i++) deep.push({ x: deep[i], y: deep[i] });
+    assert.throws(() => sealJson(deep[40]), (err: unknown) => err instanceof NotJsonError && err.path === `${"/x".repeat(40)}/self/0` && /circular/.test(err.found));
+  });
+
   it("reuses already sealed subtrees instead of copying them", () => {
     const inner = sealJson({ big: [1, 2, 3] });
     const outer = sealJson({ inner, extra: 1 }) as { inner: unknown };

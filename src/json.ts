@@ -76,7 +76,7 @@ function describe(value: unknown): string {
  */
 export function sealJson(value: unknown, path = ""): JsonValue {
   try {
-    return seal(value, [], 0);
+    return seal(value, { ancestors: [], objects: 0, memo: undefined }, 0);
   } catch (err) {
     if (err instanceof BadValue) {
       // Cycles are only looked for deep down (see CYCLE_CHECK_DEPTH); report the shortest path.
@@ -89,16 +89,21 @@ export function sealJson(value: unknown, path = ""): JsonValue {
 
 const CIRCULAR = "a circular reference";
 
-/** Path to the first object that contains one of its own ancestors, or undefined. */
-function findCycle(value: unknown, ancestors: object[], path: (string | number)[]): (string | number)[] | undefined {
+/**
+ * Path to the first object that contains one of its own ancestors, or undefined. Objects already
+ * searched completely are skipped (`done`), so shared sub-objects are walked once, not once per path.
+ */
+function findCycle(value: unknown, ancestors: object[], path: (string | number)[], done = new Set<object>()): (string | number)[] | undefined {
   if (value === null || typeof value !== "object") return undefined;
   if (ancestors.includes(value)) return path;
+  if (done.has(value)) return undefined;
   ancestors.push(value);
   for (const k of Object.keys(value)) {
-    const found = findCycle((value as Record<string, unknown>)[k], ancestors, [...path, Array.isArray(value) ? Number(k) : k]);
+    const found = findCycle((value as Record<string, unknown>)[k], ancestors, [...path, Array.isArray(value) ? Number(k) : k], done);
     if (found) return found;
   }
   ancestors.pop();
+  done.add(value);
   return undefined;
 }
 
@@ -111,7 +116,24 @@ class BadValue {
 /** Depth below which cycles are not looked for: a cycle recurses past it and is caught there. */
 const CYCLE_CHECK_DEPTH = 32;
 
-function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
+/**
+ * Objects copied in one call before shared sub-objects are remembered. Ordinary values (a few
+ * dozen objects) never pay for the map; a value sharing sub-objects (a DAG with 2^40 paths)
+ * copies each distinct object at most twice instead of once per path.
+ */
+const MEMO_AFTER = 64;
+
+/** State of one {@link sealJson} call. */
+interface SealState {
+  /** Source objects being copied, below {@link CYCLE_CHECK_DEPTH}. */
+  readonly ancestors: object[];
+  /** Objects copied so far. */
+  objects: number;
+  /** Source object -> its sealed copy, once more than {@link MEMO_AFTER} objects were copied. */
+  memo: Map<object, JsonValue> | undefined;
+}
+
+function seal(value: unknown, state: SealState, depth: number): JsonValue {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -122,6 +144,14 @@ function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
     case "object": {
       if (value === null) return null;
       if (hasSeal(value)) return value as JsonValue;
+      const memo = state.memo;
+      if (memo !== undefined) {
+        // Only completed copies are remembered, so an object still being copied (a cycle) is
+        // never found here and the ancestor check below still sees it.
+        const done = memo.get(value);
+        if (done !== undefined) return done;
+      } else if (++state.objects > MEMO_AFTER) state.memo = new Map();
+      const ancestors = state.ancestors;
       const tracked = depth >= CYCLE_CHECK_DEPTH;
       if (tracked) {
         if (ancestors.includes(value)) throw new BadValue(CIRCULAR);
@@ -134,7 +164,7 @@ function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
           const arr: JsonValue[] = new Array<JsonValue>(value.length);
           for (let i = 0; i < value.length; i++) {
             key = i;
-            arr[i] = seal(value[i], ancestors, depth + 1);
+            arr[i] = seal(value[i], state, depth + 1);
           }
           out = arr;
         } else {
@@ -146,7 +176,7 @@ function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
             const v = (value as Record<string, unknown>)[k];
             if (v === undefined) continue;
             key = k;
-            const sealedValue = seal(v, ancestors, depth + 1);
+            const sealedValue = seal(v, state, depth + 1);
             // `obj.__proto__ = x` would set the prototype, not copy the key (JSON.parse makes
             // "__proto__" an own key); define it as data instead.
             if (k === "__proto__") Object.defineProperty(obj, k, { value: sealedValue, enumerable: true, writable: true, configurable: true });
@@ -161,6 +191,7 @@ function seal(value: unknown, ancestors: object[], depth: number): JsonValue {
       if (tracked) ancestors.pop();
       markSealed(out as object);
       Object.freeze(out);
+      state.memo?.set(value, out);
       return out;
     }
     default:

@@ -25,3 +25,33 @@ describe("compileTypeMatcher", () => {
     assert.ok(!m("aab.(c)d") && !m("a+bx(c)d"));
   });
 });
+
+describe("compileTypeMatcher: linear-time globs", () => {
+  it("regression: many stars against a long non-matching type answer at once (no backtracking)", () => {
+    const m = compileTypeMatcher(["*.*.*.*.*.*.*.*.*.*.*.*.x"]);
+    const long = ".".repeat(20_000) + "y";
+    assert.equal(m(long), false);
+    assert.equal(m(`${".".repeat(20_000)}x`), true);
+    assert.equal(compileTypeMatcher(["a*a*a*a*a*a*a*a*b"])("a".repeat(50_000)), false);
+  });
+  it("agrees with a reference regular expression on generated patterns and types", async () => {
+    const { default: fc } = await import("fast-check");
+    const piece = fc.stringMatching(/^[ab.*]{0,8}$/);
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 3 }), fc.stringMatching(/^[ab.]{0,12}$/), (patterns, type) => {
+        const usable = patterns.filter((p) => p !== "*");
+        if (usable.length === 0) return;
+        const reference = usable.some((p) => new RegExp(`^${p.split("*").map((x) => x.replace(/[.]/g, "\\.")).join(".*")}$`).test(type));
+        assert.equal(compileTypeMatcher(usable)(type), reference, `${JSON.stringify(usable)} vs ${JSON.stringify(type)}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it("a star may match nothing, and pieces may not overlap head or tail", () => {
+    assert.ok(compileTypeMatcher(["ab*ba"])("abba"));
+    assert.ok(!compileTypeMatcher(["ab*ba"])("aba"));
+    assert.ok(compileTypeMatcher(["a*b*c"])("abc"));
+    assert.ok(!compileTypeMatcher(["a*bc*cd"])("abcd"));
+    assert.ok(compileTypeMatcher(["**x"])("x"));
+  });
+});
