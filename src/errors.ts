@@ -102,7 +102,11 @@ export type ErrorCode =
   | "AGENT_OUTPUT_INVALID"
   | "TEMPLATE_MISSING_VALUE"
   | "REPLAY_MISS"
-  | "RECORDING_INVALID";
+  | "RECORDING_INVALID"
+  // loading code and data (hardening-bounds): a handler, tool or plugin module that is a
+  // builtin, a URL or a file outside the config dir; a memory file store outside the config dir
+  | "CONFIG_MODULE_NOT_ALLOWED"
+  | "CONFIG_FILE_OUTSIDE_DIR";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {

@@ -30,6 +30,7 @@ export type { JournalRecord, RecordedOutcome, Answer } from "./runtime/journal.j
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
 export { BUILTIN_TOOL_TYPES, checkToolManifests, type BuiltinToolType } from "./tools/permissions.js";
 export { isToolAllowed, type ToolDescription } from "./tools/ToolRegistry.js";
+export type { LoadPolicy } from "./modules.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
@@ -62,7 +63,8 @@ export type {
   JsonSchema,
   MergeOnFailure,
 } from "./config/types.js";
-export type { WorkflowGraph, GraphNode, GraphEdge, CompiledSchema } from "./dag/types.js";
+export type { WorkflowGraph, GraphNode, GraphEdge, CompiledSchema, WorkflowDefaults } from "./dag/types.js";
+export { DEFAULT_NODE_TIMEOUT_MS } from "./dag/types.js";
 export {
   PluginBase,
   definePlugin,

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolve as resolveImport } from "import-meta-resolve";
 
@@ -61,4 +61,91 @@ export function importFailureHint(err: unknown): string {
   const pkg = /Cannot find package '([^']+)'/.exec(message);
   if (pkg) return `install ${pkg[1]} where the config directory can see it (npm install ${pkg[1]})`;
   return "the module itself (or something it imports) threw while loading";
+}
+
+/**
+ * What code and data outside the config directory the engine may load. Everything is refused by
+ * default: a handler, tool or plugin named in YAML is a file of the config directory or a
+ * package it can resolve, and a memory `file` store is a file of the config directory. The
+ * opt-in belongs to whoever runs the engine (`EngineOptions.allow`), never to the config
+ * directory itself: a YAML edit alone must not be able to run `node:child_process` or read
+ * `/etc/passwd`.
+ */
+export interface LoadPolicy {
+  /** Allow `node:` builtins (and bare builtin names such as `fs`) as handler, tool or plugin modules. */
+  readonly builtinModules?: boolean;
+  /** Allow `data:`, `http:` and `https:` URLs as handler, tool or plugin modules. */
+  readonly urlModules?: boolean;
+  /**
+   * Allow handler and tool files, and memory `file` stores, outside the config directory
+   * (`../x.js`, absolute paths, `file:` URLs, symlinks leading out).
+   */
+  readonly outsideConfigDir?: boolean;
+}
+
+/** A reference refused by the {@link LoadPolicy}: the message and what to do. */
+export interface LoadRefusal {
+  readonly message: string;
+  readonly hint: string;
+}
+
+const URL_SCHEMES = /^(data|https?):/i;
+
+/** True for `./x`, `../x`, absolute paths and `file:` URLs: files named directly, not packages. */
+export function isPathReference(specifier: string): boolean {
+  return specifier.startsWith("./") || specifier.startsWith("../") || specifier === "." || specifier === ".." || isAbsolute(specifier) || /^file:/i.test(specifier);
+}
+
+/**
+ * Refuses a module reference before it is resolved: `node:` builtins and `data:` / `http(s):`
+ * URLs unless the policy allows them. Returns undefined when the reference may be resolved.
+ */
+export function refuseSpecifier(specifier: string, policy: LoadPolicy = {}): LoadRefusal | undefined {
+  if (/^node:/i.test(specifier) && policy.builtinModules !== true) {
+    return { message: `"${specifier}" is a Node.js builtin module; builtins are not loaded from configuration`, hint: "wrap what you need in a module of the config directory, or let the host allow it (EngineOptions.allow.builtinModules)" };
+  }
+  if (URL_SCHEMES.test(specifier) && policy.urlModules !== true) {
+    return { message: `"${specifier.slice(0, 40)}${specifier.length > 40 ? "..." : ""}" is a URL; modules are loaded from files of the config directory or installed packages only`, hint: "save the module as a file in the config directory, or let the host allow it (EngineOptions.allow.urlModules)" };
+  }
+  return undefined;
+}
+
+/**
+ * Checks where a reference resolved to: a builtin (a bare name such as `fs`), a URL, or a file
+ * outside the config directory named by a path reference. Packages found through `node_modules`
+ * may live anywhere. Returns undefined when allowed.
+ */
+export function refuseResolved(specifier: string, url: string, configDir: string, policy: LoadPolicy = {}): LoadRefusal | undefined {
+  const early = refuseSpecifier(url, policy);
+  if (early) return early;
+  if (policy.outsideConfigDir === true || !isPathReference(specifier) || !url.startsWith("file:")) return undefined;
+  const path = fileURLToPath(url);
+  if (isInsideDir(path, configDir)) return undefined;
+  return {
+    message: `"${specifier}" resolves to ${path}, outside the config directory ${configDir}`,
+    hint: "move the file into the config directory (or publish it as a package and install it), or let the host allow it (EngineOptions.allow.outsideConfigDir)",
+  };
+}
+
+/**
+ * True when `path` is inside `dir` once symlinks are followed (a missing path is judged by its
+ * nearest existing ancestor's real path).
+ */
+export function isInsideDir(path: string, dir: string): boolean {
+  const real = (p: string): string => {
+    let cur = resolve(p);
+    const rest: string[] = [];
+    for (;;) {
+      try {
+        return join(realpathSync(cur), ...rest.reverse());
+      } catch {
+        const parent = resolve(cur, "..");
+        if (parent === cur) return join(cur, ...rest.reverse());
+        rest.push(cur.slice(parent.length).replace(/^[/\\]/, ""));
+        cur = parent;
+      }
+    }
+  };
+  const rel = relative(real(dir), real(path));
+  return rel === "" || (rel !== ".." && !rel.startsWith("../") && !rel.startsWith("..\\") && !isAbsolute(rel));
 }

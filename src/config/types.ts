@@ -52,8 +52,18 @@ export interface EdgeManifest {
 export interface WorkflowManifest {
   readonly name?: string;
   readonly description?: string;
+  /** Workflow-wide defaults. */
+  readonly defaults?: WorkflowDefaultsManifest;
   readonly nodes: readonly NodeManifest[];
   readonly edges: readonly EdgeManifest[];
+}
+
+/** `defaults:` in workflow.yaml. */
+export interface WorkflowDefaultsManifest {
+  /** Timeout of every node without its own `timeout_ms` (positive integer, milliseconds). */
+  readonly timeout_ms?: number;
+  /** Cap on stages in flight per run (positive integer); `EngineOptions.maxConcurrency` wins. */
+  readonly max_concurrency?: number;
 }
 
 /** A scripted tool call (`tool_calls:` of a scripted rule). */

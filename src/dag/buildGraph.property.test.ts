@@ -86,6 +86,20 @@ test("property: every generated valid DAG is accepted; topoOrder and canReach ar
       }
       assert.equal(graph.nodes.get(graph.defaultStart)?.isDefaultStart, true);
       assert.equal(graph.nodeList.filter((n) => n.isDefaultStart).length, 1);
+      // topoIndex is the position in topoOrder; closes / closingMerges follow the join rule
+      graph.topoOrder.forEach((id, i) => assert.equal(graph.topoIndex.get(id), i));
+      assert.equal(graph.topoIndex.size, nodes.length);
+      for (const f of nodes) {
+        const expected: string[] = [];
+        for (const m of graph.topoOrder) {
+          const merge = graph.nodes.get(m);
+          const reaching = edges.filter((e) => e.from === f.id && bfsReach(edges, e.to).has(m)).length;
+          const want = merge?.role === "merge" && ((f.role === "branch" && reaching >= 2) || (f.role === "split" && reaching >= 1));
+          assert.equal(graph.closes(f.id, m), want, `closes(${f.id}, ${m})`);
+          if (want) expected.push(m);
+        }
+        assert.deepEqual(graph.closingMerges(f.id), expected, `closingMerges(${f.id})`);
+      }
     }),
     { numRuns: RUNS },
   );
@@ -141,8 +155,12 @@ test("property: a role whose edge counts no longer fit is rejected with DAG_ROLE
       const index = pick % g.workflow.nodes.length;
       const victim = g.workflow.nodes[index] as NodeManifest;
       const inCount = g.workflow.edges.filter((e) => e.to === victim.id).length;
-      // fewer than 2 inbound edges cannot make a merge; 2 or more cannot make a linear node
-      const role: NodeManifest["role"] = inCount < 2 ? "merge" : "linear";
+      // fewer than 2 inbound edges cannot make a merge (1 can, when a split reaches it: §14
+      // map-reduce); 2 or more cannot make a linear node
+      const afterSplit = g.workflow.nodes.some((n) => n.role === "split" && n.id !== victim.id && bfsReach(g.workflow.edges, n.id).has(victim.id));
+      const mergeOk = inCount >= 2 || (inCount === 1 && afterSplit);
+      const role: NodeManifest["role"] = mergeOk ? "linear" : "merge";
+      if (role === "linear" && inCount < 2) return; // 1 inbound after a split: both roles fit here
       const nodes = g.workflow.nodes.map((n, i): NodeManifest => {
         if (i !== index) return n;
         const { default: _d, always_fail: _a, merge: _m, ...rest } = n;

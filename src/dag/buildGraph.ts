@@ -10,10 +10,15 @@ import type { JsonSchema, NodeManifest, ProjectConfig } from "../config/types.js
 import { ConfigError } from "../errors.js";
 import type { ErrorDetail } from "../errors.js";
 import { compileSchema } from "./compileSchema.js";
-import type { CompiledSchema, GraphEdge, GraphNode, WorkflowGraph } from "./types.js";
+import { buildReachability } from "./reachability.js";
+import { DEFAULT_NODE_TIMEOUT_MS } from "./types.js";
+import type { CompiledSchema, GraphEdge, GraphNode, WorkflowDefaults, WorkflowGraph } from "./types.js";
 import { validateProject } from "./validateProject.js";
 
 const frozenMaps = new WeakSet<object>();
+
+/** Answers of `closes` kept per graph before the memo is emptied. */
+const CLOSES_MEMO_LIMIT = 1 << 16;
 
 /** A Map that cannot be changed once built (Object.freeze does not stop Map#set). */
 class FrozenMap<K, V> extends Map<K, V> {
@@ -46,8 +51,11 @@ function schemaFor(config: ProjectConfig, ref: NodeManifest["schema_in"]): Compi
 /**
  * Checks every load-time rule ({@link validateProject}) and builds the graph: defaults applied
  * (`context: none`, `tools: []`, `continue_on_failure: false`, `merge.on_failure: fail_on_any`,
- * `always_fail: false`), edges attached in declaration order, a topological order (Kahn, ties
- * by declaration index) and an O(1) reachability table behind `canReach`. Deeply frozen.
+ * `always_fail: false`, `timeout_ms` from `defaults.timeout_ms` or
+ * {@link DEFAULT_NODE_TIMEOUT_MS}), edges attached in declaration order, a topological order
+ * (Kahn, ties by declaration index) with each node's position (`topoIndex`), an exact
+ * reachability index in memory linear in the graph (`canReach`), and which merge closes which
+ * fork (`closes`, `closingMerges`). Deeply frozen.
  *
  * A workflow with exactly one start node and no `default: true` uses that start as the default.
  *
@@ -79,6 +87,10 @@ function assemble(config: ProjectConfig): WorkflowGraph {
     add(ins, e.to, e);
   }
   const starts = wf.nodes.filter((n) => n.role === "start");
+  const defaults: WorkflowDefaults = Object.freeze({
+    ...(wf.defaults?.timeout_ms !== undefined ? { timeoutMs: wf.defaults.timeout_ms } : {}),
+    ...(wf.defaults?.max_concurrency !== undefined ? { maxConcurrency: wf.defaults.max_concurrency } : {}),
+  });
   const defaultStart = (starts.find((n) => n.default === true) ?? starts[0])?.id ?? "";
   const nodeList: GraphNode[] = wf.nodes.map((n, index) => {
     const schemaIn = schemaFor(config, n.schema_in);
@@ -99,7 +111,8 @@ function assemble(config: ProjectConfig): WorkflowGraph {
       continueOnFailure: n.continue_on_failure ?? false,
       mergeOnFailure: n.merge?.on_failure ?? "fail_on_any",
       alwaysFail: n.always_fail ?? false,
-      ...(n.timeout_ms !== undefined ? { timeoutMs: n.timeout_ms } : {}),
+      timeoutMs: n.timeout_ms ?? defaults.timeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
+      timeoutFrom: n.timeout_ms !== undefined ? "node" : defaults.timeoutMs !== undefined ? "workflow" : "engine",
       ...(n.interrupt !== undefined ? { interrupt: n.interrupt } : {}),
       outEdges: Object.freeze(outs.get(n.id) ?? []),
       inEdges: Object.freeze(ins.get(n.id) ?? []),
@@ -107,41 +120,90 @@ function assemble(config: ProjectConfig): WorkflowGraph {
     return Object.freeze(node);
   });
 
-  const count = nodeList.length;
   const indexOf = new Map<string, number>(nodeList.map((n, i) => [n.id, i]));
   const succ: number[][] = nodeList.map((n) => n.outEdges.map((e) => indexOf.get(e.to) ?? 0));
   const topo = topologicalOrder(succ);
+  const topoOrder = Object.freeze(topo.map((i) => nodeList[i]?.id ?? ""));
+  const topoIndex = new FrozenMap(topoOrder.map((id, i) => [id, i] as const));
+  const reach = buildReachability(succ, topo);
+  const nodes = new FrozenMap(nodeList.map((n) => [n.id, n] as const));
 
-  // Reachability bitsets, filled in reverse topological order: reach[v] = {v} ∪ reach[successors].
-  const words = Math.ceil(count / 32) || 1;
-  const reach = new Uint32Array(count * words);
-  for (let t = topo.length - 1; t >= 0; t--) {
-    const v = topo[t] ?? 0;
-    const base = v * words;
-    reach[base + (v >>> 5)]! |= 1 << (v & 31);
-    for (const w of succ[v] ?? []) {
-      const wb = w * words;
-      for (let k = 0; k < words; k++) reach[base + k]! |= reach[wb + k]!;
+  const canReach = (from: string, to: string): boolean => {
+    const a = indexOf.get(from);
+    const b = indexOf.get(to);
+    return a !== undefined && b !== undefined && reach.canReach(a, b);
+  };
+  const isFork = (n: GraphNode | undefined): n is GraphNode => n !== undefined && (n.role === "branch" || n.role === "split");
+  // The rule the runtime joins by; `closes` can be asked for every arrival at a merge, so its
+  // answers are remembered (bounded), and `closingMerges` per fork on first use.
+  const closesMemo = new Map<string, boolean>();
+  const closes = (forkNodeId: string, mergeId: string): boolean => {
+    const fork = nodes.get(forkNodeId);
+    const merge = nodes.get(mergeId);
+    if (!isFork(fork) || merge?.role !== "merge") return false;
+    const key = `${forkNodeId}\u0000${mergeId}`;
+    let hit = closesMemo.get(key);
+    if (hit === undefined) {
+      let reaching = 0;
+      for (const e of fork.outEdges) if (canReach(e.to, mergeId)) reaching++;
+      hit = fork.role === "split" ? reaching >= 1 : reaching >= 2;
+      if (closesMemo.size >= CLOSES_MEMO_LIMIT) closesMemo.clear();
+      closesMemo.set(key, hit);
     }
-  }
+    return hit;
+  };
+  const closingCache = new Map<string, readonly string[]>();
+  const closingMerges = (forkNodeId: string): readonly string[] => {
+    const cached = closingCache.get(forkNodeId);
+    if (cached) return cached;
+    const fork = nodes.get(forkNodeId);
+    if (!isFork(fork)) return EMPTY;
+    // Count, per merge, how many of the fork's outbound edges lead to it (one search per edge).
+    const hits = new Map<number, number>();
+    for (const e of fork.outEdges) {
+      const start = indexOf.get(e.to) ?? 0;
+      const seen = new Set<number>([start]);
+      const queue = [start];
+      for (let h = 0; h < queue.length; h++) {
+        const v = queue[h] ?? 0;
+        if (nodeList[v]?.role === "merge") hits.set(v, (hits.get(v) ?? 0) + 1);
+        for (const w of succ[v] ?? []) {
+          if (!seen.has(w)) {
+            seen.add(w);
+            queue.push(w);
+          }
+        }
+      }
+    }
+    const need = fork.role === "split" ? 1 : 2;
+    const out = Object.freeze(
+      [...hits]
+        .filter(([, count]) => count >= need)
+        .map(([v]) => nodeList[v]?.id ?? "")
+        .sort((a, b) => (topoIndex.get(a) ?? 0) - (topoIndex.get(b) ?? 0)),
+    );
+    closingCache.set(forkNodeId, out);
+    return out;
+  };
 
   const graph: WorkflowGraph = {
     ...(wf.name !== undefined ? { name: wf.name } : {}),
-    nodes: new FrozenMap(nodeList.map((n) => [n.id, n] as const)),
+    nodes,
     nodeList: Object.freeze(nodeList),
     edges: Object.freeze(edges),
     defaultStart,
     starts: Object.freeze(starts.map((n) => n.id)),
-    topoOrder: Object.freeze(topo.map((i) => nodeList[i]?.id ?? "")),
-    canReach(from: string, to: string): boolean {
-      const a = indexOf.get(from);
-      const b = indexOf.get(to);
-      if (a === undefined || b === undefined) return false;
-      return ((reach[a * words + (b >>> 5)] ?? 0) & (1 << (b & 31))) !== 0;
-    },
+    topoOrder,
+    topoIndex,
+    defaults,
+    canReach,
+    closes,
+    closingMerges,
   };
   return Object.freeze(graph);
 }
+
+const EMPTY: readonly string[] = Object.freeze([]);
 
 /** Kahn's algorithm; among ready nodes the lowest declaration index goes first (binary heap). */
 function topologicalOrder(succ: readonly (readonly number[])[]): number[] {

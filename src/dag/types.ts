@@ -45,11 +45,35 @@ export interface GraphNode {
   /** Merge nodes only (default `fail_on_any`). */
   readonly mergeOnFailure: MergeOnFailure;
   readonly alwaysFail: boolean;
-  readonly timeoutMs?: number;
+  /**
+   * Timeout of the handler or agent call, in milliseconds: the node's own `timeout_ms`, else the
+   * workflow's `defaults.timeout_ms`, else {@link DEFAULT_NODE_TIMEOUT_MS}. Always set, so no
+   * node can wait forever.
+   */
+  readonly timeoutMs: number;
+  /** Where {@link GraphNode.timeoutMs} came from. */
+  readonly timeoutFrom: "node" | "workflow" | "engine";
   /** Suspend the run for an answer before the node runs or after it produced its output. */
   readonly interrupt?: "before" | "after";
   readonly outEdges: readonly GraphEdge[];
   readonly inEdges: readonly GraphEdge[];
+}
+
+/**
+ * Node timeout when neither the node nor the workflow's `defaults` gives one: 5 minutes, for
+ * handlers and agent calls alike. Long enough for a slow agent step (several LLM requests and
+ * tool calls), short enough that a handler that never settles ends its run as `NODE_TIMEOUT`
+ * in bounded time instead of hanging it. One value for both kinds keeps the rule simple to
+ * state; set `defaults.timeout_ms` (or a node's `timeout_ms`) to change it.
+ */
+export const DEFAULT_NODE_TIMEOUT_MS = 300_000;
+
+/** Workflow-wide defaults (`defaults:` in workflow.yaml). */
+export interface WorkflowDefaults {
+  /** `defaults.timeout_ms`, if given (already applied to every node without its own). */
+  readonly timeoutMs?: number;
+  /** `defaults.max_concurrency`: the cap on stages in flight per run, if given. */
+  readonly maxConcurrency?: number;
 }
 
 /** A validated workflow DAG. Deeply frozen. */
@@ -67,6 +91,25 @@ export interface WorkflowGraph {
   readonly starts: readonly string[];
   /** All node ids in a topological order (ties broken by declaration order). */
   readonly topoOrder: readonly string[];
-  /** True when a directed path leads from `from` to `to` (a node reaches itself). */
+  /** Position of each node id in {@link WorkflowGraph.topoOrder}. */
+  readonly topoIndex: ReadonlyMap<string, number>;
+  /** Workflow-wide defaults from workflow.yaml. */
+  readonly defaults: WorkflowDefaults;
+  /**
+   * True when a directed path leads from `from` to `to` (a node reaches itself). Exact; memory
+   * linear in the graph (see `reachability.ts`); false for unknown ids.
+   */
   canReach(from: string, to: string): boolean;
+  /**
+   * True when merge `mergeId` closes fork `forkNodeId`: for a `branch`, at least two of the
+   * fork's outbound edges lead to the merge (its clones meet there); for a `split`, at least one
+   * does (all items may travel one edge). False when `forkNodeId` is not a branch or split, or
+   * `mergeId` is not a merge. Answered from the graph's reachability index and remembered.
+   */
+  closes(forkNodeId: string, mergeId: string): boolean;
+  /**
+   * Every merge closing `forkNodeId` (see {@link WorkflowGraph.closes}), in topological order;
+   * empty for non-forks. Computed on first use per fork and kept (frozen).
+   */
+  closingMerges(forkNodeId: string): readonly string[];
 }

@@ -22,9 +22,14 @@ export const ROLE_EDGE_RULES: Readonly<Record<NodeRole, { readonly inMin: number
   decision: { inMin: 1, inMax: 1, outMin: 2 },
   branch: { inMin: 1, inMax: 1, outMin: 2 },
   split: { inMin: 1, inMax: 1, outMin: 1 },
+  // A merge closing a split may have ONE inbound edge (map-reduce: split -> worker -> merge);
+  // see MERGE_AFTER_SPLIT_IN_MIN and validateWorkflow.
   merge: { inMin: 2, outMin: 1, outMax: 1 },
   exit: { inMin: 1, outMin: 0, outMax: 0 },
 });
+
+/** Inbound edges a merge needs when it closes a split (a split upstream can reach it). */
+export const MERGE_AFTER_SPLIT_IN_MIN = 1;
 
 const ROLES = new Set<string>(Object.keys(ROLE_EDGE_RULES));
 const KINDS = new Set<string>(["deterministic", "agent"]);
@@ -223,21 +228,6 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
   const structureOk = nodes.length === arr(wf.nodes).length && edges.length === arr(wf.edges).length && nodes.every((n) => n.id !== undefined) && edges.every((e) => e.from !== undefined && e.to !== undefined);
   if (!structureOk) return r.details;
 
-  // --- edge counts per role
-  for (const n of byId.values()) {
-    if (n.role === undefined || n.id === undefined) continue;
-    const rule = ROLE_EDGE_RULES[n.role];
-    const ins = inByNode.get(n.id) ?? [];
-    const outs = outByNode.get(n.id) ?? [];
-    const inOk = ins.length >= rule.inMin && (rule.inMax === undefined || ins.length <= rule.inMax);
-    const outOk = outs.length >= rule.outMin && (rule.outMax === undefined || outs.length <= rule.outMax);
-    if (inOk && outOk) continue;
-    const problems: string[] = [];
-    if (!inOk) problems.push(`${ins.length} inbound${ins.length ? ` (from ${list(ins.map((e) => e.from ?? "?"), 5)})` : ""}`);
-    if (!outOk) problems.push(`${outs.length} outbound${outs.length ? ` (to ${list(outs.map((e) => e.to ?? "?"), 5)})` : ""}`);
-    r.add("DAG_ROLE_EDGES", `/nodes/${n.index}/role`, `${/^[aeiou]/.test(n.role) ? "an" : "a"} ${q(n.role)} node needs ${describeRule(n.role)}, but ${q(n.id)} has ${problems.join(" and ")}; fix its edges or change its role`, { nodeId: n.id });
-  }
-
   // --- graph algorithms over existing-endpoint edges
   const order = [...byId.values()];
   const idx = new Map<string, number>(order.map((n, i) => [n.id ?? "", i]));
@@ -252,6 +242,25 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
       closing.set(k, e.index);
       succ[a]?.push(b);
     }
+  }
+  // Nodes a split can reach: a merge among them closes that split (CONTRACT §14).
+  const afterSplit = bfs(order.flatMap((n, i) => (n.role === "split" ? (succ[i] ?? []) : [])), succ);
+
+  // --- edge counts per role
+  for (const n of byId.values()) {
+    if (n.role === undefined || n.id === undefined) continue;
+    const closesSplit = n.role === "merge" && afterSplit.has(idx.get(n.id) ?? -1);
+    const rule = closesSplit ? { ...ROLE_EDGE_RULES.merge, inMin: MERGE_AFTER_SPLIT_IN_MIN } : ROLE_EDGE_RULES[n.role];
+    const ins = inByNode.get(n.id) ?? [];
+    const outs = outByNode.get(n.id) ?? [];
+    const inOk = ins.length >= rule.inMin && (rule.inMax === undefined || ins.length <= rule.inMax);
+    const outOk = outs.length >= rule.outMin && (rule.outMax === undefined || outs.length <= rule.outMax);
+    if (inOk && outOk) continue;
+    const problems: string[] = [];
+    if (!inOk) problems.push(`${ins.length} inbound${ins.length ? ` (from ${list(ins.map((e) => e.from ?? "?"), 5)})` : ""}`);
+    if (!outOk) problems.push(`${outs.length} outbound${outs.length ? ` (to ${list(outs.map((e) => e.to ?? "?"), 5)})` : ""}`);
+    const needs = n.role === "merge" && !closesSplit ? `${describeRule(n.role)} (1 inbound is enough only for a merge that closes a split: a split upstream leads to it)` : describeRule(n.role, rule.inMin);
+    r.add("DAG_ROLE_EDGES", `/nodes/${n.index}/role`, `${/^[aeiou]/.test(n.role) ? "an" : "a"} ${q(n.role)} node needs ${needs}, but ${q(n.id)} has ${problems.join(" and ")}; fix its edges or change its role`, { nodeId: n.id });
   }
 
   for (const scc of stronglyConnected(succ)) {
@@ -272,9 +281,15 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
     order.forEach((n, i) => {
       if (!reached.has(i)) r.add("DAG_UNREACHABLE", `/nodes/${n.index}`, `unreachable: no path from a start node leads to ${q(n.id ?? "?")}; add an edge leading to it or remove it`, { nodeId: n.id });
     });
+    // Nodes that can reach an exit, found once backwards from the exits (one search per start
+    // would cost starts x nodes).
+    const pred: number[][] = order.map(() => []);
+    succ.forEach((list, a) => {
+      for (const b of list) pred[b]?.push(a);
+    });
+    const toExit = bfs(order.flatMap((n, i) => (n.role === "exit" ? [i] : [])), pred);
     for (const s of startIdx) {
-      const seen = bfs([s], succ);
-      if (![...seen].some((i) => order[i]?.role === "exit")) {
+      if (!toExit.has(s)) {
         const n = order[s];
         r.add("DAG_NO_EXIT_REACHABLE", `/nodes/${n?.index ?? 0}`, `no exit node can be reached from start ${q(n?.id ?? "?")}; add a path from it to a node with \`role: exit\``, { nodeId: n?.id });
       }
@@ -283,10 +298,10 @@ export function validateWorkflow(config: ProjectConfig): ErrorDetail[] {
   return r.details;
 }
 
-function describeRule(role: NodeRole): string {
+function describeRule(role: NodeRole, inMin: number = ROLE_EDGE_RULES[role].inMin): string {
   const rule = ROLE_EDGE_RULES[role];
   const range = (min: number, max: number | undefined): string => (max === undefined ? `at least ${min}` : min === max ? `exactly ${min}` : `${min}-${max}`);
-  return `${range(rule.inMin, rule.inMax)} inbound and ${range(rule.outMin, rule.outMax)} outbound edge${rule.outMax === 1 ? "" : "s"}`;
+  return `${range(inMin, rule.inMax)} inbound and ${range(rule.outMin, rule.outMax)} outbound edge${rule.outMax === 1 ? "" : "s"}`;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

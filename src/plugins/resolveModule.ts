@@ -9,7 +9,7 @@ import { extname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ErrorCode } from "../errors.js";
 import { errorMessage } from "../errors.js";
-import { importFailureHint, parseExportRef, resolveSpecifier } from "../modules.js";
+import { importFailureHint, parseExportRef, refuseSpecifier, resolveSpecifier, type LoadPolicy } from "../modules.js";
 import { definePlugin, describeValue, isPlugin, isPluginClass, isPluginDefinition, type Plugin, type PluginContext } from "./PluginBase.js";
 
 /** Specifier of the built-in plugins; always served by this copy of agent-engine. */
@@ -62,12 +62,16 @@ export function isPathSpecifier(specifier: string): boolean {
  * Resolves a specifier to an importable URL: paths relative to `configDir`; bare package
  * specifiers as Node would from a module inside `configDir` (`node_modules` lookup, `exports`
  * maps with `import`/`node`/`default` conditions); `agent-engine/plugins` to the built-ins.
+ * `node:` builtins and `data:`/`http(s):` URLs are refused unless `policy` allows them (a YAML
+ * edit must not be able to load code that is not a file or an installed package).
  *
- * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`.
+ * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`, `CONFIG_MODULE_NOT_ALLOWED`.
  */
-export function resolveModuleUrl(specifier: string, configDir: string): string {
+export function resolveModuleUrl(specifier: string, configDir: string, policy: LoadPolicy = {}): string {
   if (specifier === BUILTIN_PLUGINS_SPECIFIER) return new URL("./builtins/index.js", import.meta.url).href;
-  if (specifier.startsWith("node:")) return specifier;
+  const refused = refuseSpecifier(specifier, policy);
+  if (refused) throw problem({ code: "CONFIG_MODULE_NOT_ALLOWED", field: "module", message: `plugin module ${refused.message}`, hint: refused.hint });
+  if (/^(node|data|https?):/i.test(specifier)) return specifier;
   if (specifier.startsWith("file:")) {
     const path = new URL(specifier).pathname;
     if (!existsSync(path)) throw notFoundPath(specifier, decodeURIComponent(path));
@@ -78,8 +82,9 @@ export function resolveModuleUrl(specifier: string, configDir: string): string {
     if (!existsSync(path) || statSync(path).isDirectory()) throw notFoundPath(specifier, path);
     return pathToFileURL(path).href;
   }
+  let url: string;
   try {
-    return resolveSpecifier(specifier, configDir);
+    url = resolveSpecifier(specifier, configDir);
   } catch (err) {
     throw problem({
       code: "PLUGIN_MODULE_NOT_FOUND",
@@ -89,6 +94,10 @@ export function resolveModuleUrl(specifier: string, configDir: string): string {
       cause: err,
     });
   }
+  // A bare builtin name (`fs`) resolves to `node:fs`.
+  const builtin = refuseSpecifier(url, policy);
+  if (builtin) throw problem({ code: "CONFIG_MODULE_NOT_ALLOWED", field: "module", message: `plugin module ${builtin.message}`, hint: builtin.hint });
+  return url;
 }
 
 function notFoundPath(specifier: string, path: string): PluginProblemError {
@@ -113,10 +122,10 @@ function packageName(specifier: string): string {
 /**
  * Imports the module named by `ref` and returns the named export (or the default export).
  *
- * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`, `PLUGIN_IMPORT_FAILED`, `PLUGIN_EXPORT_MISSING`.
+ * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`, `CONFIG_MODULE_NOT_ALLOWED`, `PLUGIN_IMPORT_FAILED`, `PLUGIN_EXPORT_MISSING`.
  */
-export async function importPluginExport(ref: ModuleRef, configDir: string): Promise<unknown> {
-  const url = resolveModuleUrl(ref.specifier, configDir);
+export async function importPluginExport(ref: ModuleRef, configDir: string, policy: LoadPolicy = {}): Promise<unknown> {
+  const url = resolveModuleUrl(ref.specifier, configDir, policy);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;

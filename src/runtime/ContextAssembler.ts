@@ -11,6 +11,7 @@ import { parse as parseYaml } from "yaml";
 import type { MemoryManifest } from "../config/types.js";
 import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
+import { isInsideDir, type LoadPolicy } from "../modules.js";
 
 /** Assembles contexts; immutable after creation, so assembly is deterministic. */
 export class ContextAssembler {
@@ -22,14 +23,29 @@ export class ContextAssembler {
     private readonly globalStores: readonly string[],
   ) {}
 
-  /** Reads file stores and validates references. */
-  static async create(manifest: MemoryManifest | undefined, configDir: string, file?: string): Promise<ContextAssembler> {
+  /**
+   * Reads file stores and validates references. A `file` store must be a file of the config
+   * directory (symlinks followed) unless `allow.outsideConfigDir` is set.
+   *
+   * @throws EngineError `CONFIG_FILE_OUTSIDE_DIR` / `CONFIG_FILE_UNREADABLE`, every store at once.
+   */
+  static async create(manifest: MemoryManifest | undefined, configDir: string, file?: string, allow: LoadPolicy = {}): Promise<ContextAssembler> {
     const stores = new Map<string, readonly JsonValue[]>();
     const problems: ErrorDetail[] = [];
     for (const [i, s] of (manifest?.stores ?? []).entries()) {
       try {
         if (s.kind === "file") {
           const path = resolve(configDir, s.path ?? "");
+          if (allow.outsideConfigDir !== true && !isInsideDir(path, configDir)) {
+            problems.push({
+              code: "CONFIG_FILE_OUTSIDE_DIR",
+              ...(file ? { file } : {}),
+              path: `/stores/${i}/path`,
+              message: `memory store "${s.id}": ${s.path ?? ""} resolves to ${path}, outside the config directory ${configDir}`,
+              hint: "copy the file into the config directory, or let the host allow it (EngineOptions.allow.outsideConfigDir)",
+            });
+            continue;
+          }
           const text = await readFile(path, "utf8");
           const ext = extname(path).toLowerCase();
           const data: unknown = ext === ".json" ? JSON.parse(text) : ext === ".yaml" || ext === ".yml" ? parseYaml(text) : text.split(/\r?\n/).filter((l) => l.trim() !== "");

@@ -25,6 +25,7 @@ import { expandGraphTools } from "../tools/expandGraph.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
+import type { LoadPolicy } from "../modules.js";
 import { Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
 import type { Answer, RunCheckpoint } from "./journal.js";
 import { checkpointOf, MemoryRunStore, type RunStore, type StoredRun } from "./runStore.js";
@@ -41,9 +42,17 @@ export interface EngineOptions {
   /**
    * At most this many node executions (handlers, agent calls) run at once within a run's wave;
    * the rest wait their turn in order. Bounds fan-out of large splits against rate-limited LLM
-   * APIs. Results and events are the same for any value. Default: unlimited.
+   * APIs. Results and events are the same for any value. Default: workflow.yaml's
+   * `defaults.max_concurrency`, else unlimited.
    */
   readonly maxConcurrency?: number;
+  /**
+   * What configuration may load besides files of the config directory and packages it can
+   * resolve: `node:` builtins, `data:`/`http(s):` URLs, files (handlers, tools, memory `file`
+   * stores) outside the config directory. Default: none of them (`CONFIG_MODULE_NOT_ALLOWED`,
+   * `CONFIG_FILE_OUTSIDE_DIR`).
+   */
+  readonly allow?: LoadPolicy;
   /**
    * How a run orders execution. `"eager"` (default): a stage starts as soon as its own input is
    * known, so a slow branch never holds back an unrelated fast one. `"waves"`: each wave of
@@ -196,12 +205,12 @@ export class Engine {
     }
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
-    const handlers = await resolveHandlers(graph, config, options.handlers ?? {});
+    const handlers = await resolveHandlers(graph, config, options.handlers ?? {}, options.allow);
     const recorder = options.recording === undefined ? undefined : await Recorder.open(options.recording, providerSecrets(config.agents));
     const tools = await ToolRegistry.create(
       config.tools?.tools ?? [],
       options.tools ?? {},
-      (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
+      (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND", ...(options.allow ? { allow: options.allow } : {}) }),
       (schema) => compileToolSchema(config, schema),
       config.files.tools,
       { configDir: config.dir, locate: (p) => config.locate("tools", p) },
@@ -237,7 +246,7 @@ export class Engine {
     }
     const rawCall: ToolCaller = (toolId, args, scope) => tools.call(toolId, args, scope);
     const toolCaller = recorder ? recordedTools(recorder, rawCall) : rawCall;
-    const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory).catch(async (err: unknown) => {
+    const contexts = await ContextAssembler.create(config.memory, config.dir, config.files.memory, options.allow).catch(async (err: unknown) => {
       await tools.close();
       throw err;
     });
@@ -264,7 +273,7 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
-    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller);
+    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller);
   }
 
   /**
@@ -445,7 +454,7 @@ export class Engine {
 }
 
 /** Imports the handler of every deterministic node (all problems at once); used by `agent-engine validate` too. */
-export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>): Promise<Map<string, NodeHandler>> {
+export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>, allow?: LoadPolicy): Promise<Map<string, NodeHandler>> {
   const map = new Map<string, NodeHandler>();
   const problems: ErrorDetail[] = [];
   let cause: unknown; // the first import failure, for AGENT_ENGINE_DEBUG stacks
@@ -466,7 +475,7 @@ export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfi
       const path = `/nodes/${node.index}/handler`;
       const loc = config.locate("workflow", path);
       try {
-        const fn = await loadExport(node.handler, config.dir, { file, path, nodeId: node.id, what: `handler of node "${node.id}"` });
+        const fn = await loadExport(node.handler, config.dir, { file, path, nodeId: node.id, what: `handler of node "${node.id}"`, ...(allow ? { allow } : {}) });
         if (typeof fn !== "function") {
           problems.push({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, ...(loc ? { line: loc.line, column: loc.column } : {}), message: `handler "${node.handler}" of node "${node.id}" is ${typeof fn}, not a function` });
         } else map.set(node.id, fn as NodeHandler);

@@ -6,7 +6,7 @@
  * @module
  */
 import { EngineError, errorMessage, type ErrorCode } from "../errors.js";
-import { importFailureHint, parseExportRef, resolveSpecifier } from "../modules.js";
+import { importFailureHint, parseExportRef, refuseResolved, refuseSpecifier, resolveSpecifier, type LoadPolicy } from "../modules.js";
 
 /** Context for error messages. */
 export interface LoadExportContext {
@@ -18,17 +18,25 @@ export interface LoadExportContext {
   /** What the export is for, e.g. "handler of node \"normalize\"". */
   readonly what: string;
   readonly code?: ErrorCode;
+  /** What may be loaded besides files of `baseDir` and packages (default: nothing else). */
+  readonly allow?: LoadPolicy;
 }
 
 /**
- * Imports `ref` and returns the named export.
+ * Imports `ref` and returns the named export. Only files inside `baseDir` (the config directory)
+ * and packages it can resolve are loaded, unless `ctx.allow` says otherwise ({@link LoadPolicy}).
  *
- * @throws EngineError `HANDLER_LOAD_FAILED` naming the file, field, module path and export.
+ * @throws EngineError `CONFIG_MODULE_NOT_ALLOWED` for a `node:` builtin, a `data:`/`http(s):` URL
+ *   or a file outside `baseDir` that the policy does not allow.
+ * @throws EngineError `HANDLER_LOAD_FAILED` (or `ctx.code`) naming the file, field, module path and export.
  */
 export async function loadExport(ref: string, baseDir: string, ctx: LoadExportContext): Promise<unknown> {
   const { specifier, exportName = "default" } = parseExportRef(ref);
   const where = { ...(ctx.file ? { file: ctx.file } : {}), ...(ctx.path ? { path: ctx.path } : {}), ...(ctx.nodeId ? { nodeId: ctx.nodeId } : {}) };
   const code = ctx.code ?? "HANDLER_LOAD_FAILED";
+  const refuse = (r: { message: string; hint: string }): EngineError => new EngineError({ code: "CONFIG_MODULE_NOT_ALLOWED", ...where, message: `the ${ctx.what}: ${r.message}`, hint: r.hint });
+  const early = refuseSpecifier(specifier, ctx.allow);
+  if (early) throw refuse(early);
   let url: string;
   try {
     url = resolveSpecifier(specifier, baseDir);
@@ -43,6 +51,8 @@ export async function loadExport(ref: string, baseDir: string, ctx: LoadExportCo
       { cause: err },
     );
   }
+  const late = refuseResolved(specifier, url, baseDir, ctx.allow);
+  if (late) throw refuse(late);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;

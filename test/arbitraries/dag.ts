@@ -1,7 +1,8 @@
 /**
  * fast-check arbitraries for workflow manifests: random VALID DAGs that respect every role rule
  * of CONTRACT §2 (built from start nodes through linear / decision / branch / split / merge
- * shapes to exits), shuffled into random declaration orders. Shared by the DAG validator's and
+ * shapes to exits), shuffled into random declaration orders. Split diamonds may have a single
+ * arm, so single-inbound merges closing a split (map-reduce, §14) are generated too. Shared by the DAG validator's and
  * the runtime's property tests.
  */
 import fc from "fast-check";
@@ -12,7 +13,7 @@ export type Segment =
   | { readonly t: "exit"; readonly shared: boolean; readonly alwaysFail: boolean }
   | { readonly t: "linear"; readonly agent: boolean; readonly next: Segment }
   | { readonly t: "fan"; readonly role: "decision" | "branch" | "split"; readonly agent: boolean; readonly kids: readonly Segment[] }
-  | { readonly t: "diamond"; readonly role: "decision" | "branch" | "split"; readonly arms: number; readonly next: Segment };
+  | { readonly t: "diamond"; readonly role: "decision" | "branch" | "split"; readonly arms: number; readonly next: Segment }; // arms >= 2, or >= 1 for a split
 
 /** A top-level entry: one start followed by a segment, or 2-3 starts joined by a merge. */
 export type Entry = { readonly starts: number; readonly next: Segment };
@@ -30,7 +31,9 @@ const segmentArb: fc.Arbitrary<Segment> = fc.letrec<{ seg: Segment }>((tie) => (
     fc.record({ t: fc.constant("linear" as const), agent: fc.boolean(), next: tie("seg") }),
     fc.record({ t: fc.constant("fan" as const), role: fc.constantFrom("decision" as const, "branch" as const), agent: fc.boolean(), kids: fc.array(tie("seg"), { minLength: 2, maxLength: 3 }) }),
     fc.record({ t: fc.constant("fan" as const), role: fc.constant("split" as const), agent: fc.boolean(), kids: fc.array(tie("seg"), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ t: fc.constant("diamond" as const), role: fc.constantFrom("decision" as const, "branch" as const, "split" as const), arms: fc.integer({ min: 2, max: 3 }), next: tie("seg") }),
+    fc.record({ t: fc.constant("diamond" as const), role: fc.constantFrom("decision" as const, "branch" as const), arms: fc.integer({ min: 2, max: 3 }), next: tie("seg") }),
+    // A split's merge may have a single inbound edge (map-reduce: split -> worker -> merge, §14).
+    fc.record({ t: fc.constant("diamond" as const), role: fc.constant("split" as const), arms: fc.integer({ min: 1, max: 3 }), next: tie("seg") }),
   ),
 })).seg;
 
