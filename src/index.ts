@@ -34,6 +34,8 @@ export type { LoadPolicy } from "./modules.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";
 export { ScriptedProvider, type ScriptedRule } from "./agents/ScriptedProvider.js";
+export { Recorder, canonicalJson, requestKey, type RecordingOptions, type RecordingLine } from "./agents/recording.js";
+export { AgentOutputError, type RunUsage } from "./agents/AgentRunner.js";
 export { createHttpProvider, secretsOf, redact, LlmError, PROVIDER_DEFAULTS, type ProviderConfig, type ProviderSource, type HttpProviderOptions, type LlmFailureKind } from "./agents/providers/index.js";
 export { renderTemplate } from "./agents/render.js";
 export { loadConfigDir, createProjectConfig, type ProjectConfigInput } from "./config/loadConfigDir.js";

@@ -114,7 +114,7 @@ export class UsageTotals {
       reasoningTokens += e.usage?.reasoningTokens ?? 0;
       costUsd += e.costUsd ?? 0;
     }
-    return Object.freeze({ llmCalls: sorted.length, inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd });
+    return Object.freeze({ llmCalls: sorted.length, inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd: round(costUsd) });
   }
 }
 

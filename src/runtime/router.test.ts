@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { GraphEdge } from "../dag/types.js";
-import { compareArrivals, selectDecisionEdge, selectedName, splitEdgeFor } from "./router.js";
+import { compareArrivals, decisionLabels, normalizeLabel, selectDecisionEdge, selectedName, splitEdgeFor } from "./router.js";
 
 const edges = (specs: [string, string?][]): GraphEdge[] => specs.map(([to, label], index) => (label === undefined ? { from: "d", to, index } : { from: "d", to, label, index }));
 
@@ -101,5 +101,58 @@ describe("compareArrivals", () => {
         for (let i = 1; i < sorted.length; i++) assert.ok(compareArrivals(sorted[i - 1]!, sorted[i]!) < 0);
       }),
     );
+  });
+});
+
+describe("lenient decision matching (CONTRACT §14)", () => {
+  const label = fc.stringMatching(/^[a-z][a-z0-9_ -]{0,12}[a-z0-9]$/);
+  const decorate = fc.record({
+    pre: fc.constantFrom("", " ", "\n", "  \t"),
+    post: fc.constantFrom("", " ", "\n"),
+    quote: fc.constantFrom<[string, string]>(["", ""], ['"', '"'], ["'", "'"], ["`", "`"], ["**", "**"], ["\u201c", "\u201d"]),
+    punct: fc.constantFrom("", ".", "!", "?", "...", ",", ":", ";"),
+    upper: fc.array(fc.boolean(), { maxLength: 16 }),
+  });
+  const dress = (l: string, d: { pre: string; post: string; quote: [string, string]; punct: string; upper: boolean[] }, punctInside: boolean): string => {
+    const cased = [...l].map((c, i) => (d.upper[i] ? c.toUpperCase() : c)).join("");
+    const core = punctInside ? `${d.quote[0]}${cased}${d.punct}${d.quote[1]}` : `${d.quote[0]}${cased}${d.quote[1]}${d.punct}`;
+    return `${d.pre}${core}${d.post}`;
+  };
+
+  it("property: a label dressed with whitespace, quotes, case and final punctuation selects its edge", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(label, { minLength: 2, maxLength: 6, selector: (l) => normalizeLabel(l) }), fc.nat(), decorate, fc.boolean(), (labels, pick, d, inside) => {
+        const out = edges(labels.map((l, i) => [`n${i}`, l]));
+        const target = labels[pick % labels.length]!;
+        const sel = selectDecisionEdge(dress(target, d, inside), out);
+        assert.ok(sel.ok, `${JSON.stringify(dress(target, d, inside))} should select ${target}`);
+        assert.equal(sel.edge.label, target);
+        assert.equal(sel.selected, target);
+      }),
+    );
+  });
+
+  it("property: an answer that normalizes to no label fails, listing every label", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(label, { minLength: 2, maxLength: 6 }), fc.string({ maxLength: 20 }), (labels, answer) => {
+        fc.pre(!labels.some((l) => normalizeLabel(l) === normalizeLabel(answer)));
+        const out = edges(labels.map((l, i) => [`n${i}`, l]));
+        fc.pre(!out.some((e) => normalizeLabel(e.to) === normalizeLabel(answer)));
+        const sel = selectDecisionEdge(answer, out);
+        assert.equal(sel.ok, false);
+        if (!sel.ok) for (const l of labels) assert.ok(sel.message.includes(l));
+      }),
+    );
+  });
+
+  it("exact matches win over lenient ones; labels of unlabelled edges are their targets", () => {
+    const out = edges([["a", "Review"], ["b", "review"], ["c"]]);
+    const exact = selectDecisionEdge("review", out);
+    assert.ok(exact.ok && exact.edge === out[1]);
+    const lenient = selectDecisionEdge("REVIEW.", out);
+    assert.ok(lenient.ok && lenient.edge === out[0]);
+    const target = selectDecisionEdge(" 'C'! ", out);
+    assert.ok(target.ok && target.edge === out[2] && target.selected === "c");
+    assert.deepEqual(decisionLabels(out), ["Review", "review", "c"]);
   });
 });
