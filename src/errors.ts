@@ -106,7 +106,21 @@ export type ErrorCode =
   // loading code and data (hardening-bounds): a handler, tool or plugin module that is a
   // builtin, a URL or a file outside the config dir; a memory file store outside the config dir
   | "CONFIG_MODULE_NOT_ALLOWED"
-  | "CONFIG_FILE_OUTSIDE_DIR";
+  | "CONFIG_FILE_OUTSIDE_DIR"
+  // durable run stores (src/store)
+  | "STORE_URL_INVALID"
+  | "STORE_DRIVER_MISSING"
+  | "STORE_OPEN_FAILED"
+  | "STORE_CORRUPT"
+  | "STORE_SCHEMA_TOO_NEW"
+  | "STORE_RUN_EXISTS"
+  | "STORE_RUN_NOT_FOUND"
+  | "STORE_RUN_FINISHED"
+  | "STORE_SEQ_CONFLICT"
+  | "STORE_BATCH_INVALID"
+  | "STORE_LEASE_LOST"
+  | "STORE_QUERY_FAILED"
+  | "STORE_CLOSED";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {
