@@ -113,8 +113,7 @@ export class PostgresStore implements RunStore {
     try {
       const client = await pool.connect();
       try {
-        if (schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-        await migratePostgres(client, redacted, schema ?? "public");
+        await migratePostgres(client, redacted, schema);
       } finally {
         client.release();
       }
@@ -452,7 +451,8 @@ async function versionOf(c: pg.PoolClient, url: string, schema: string): Promise
   return v;
 }
 
-async function migratePostgres(c: pg.PoolClient, url: string, schema: string): Promise<void> {
+async function migratePostgres(c: pg.PoolClient, url: string, ownSchema: string | null): Promise<void> {
+  const schema = ownSchema ?? "public";
   const check = (v: number): void => {
     if (v > SCHEMA_VERSION) {
       throw new StoreError("STORE_SCHEMA_TOO_NEW", `the database has schema version ${v}, newer than this agent-engine's ${SCHEMA_VERSION}`, { url, hint: "upgrade agent-engine, or use another store; the database was not changed" });
@@ -465,6 +465,8 @@ async function migratePostgres(c: pg.PoolClient, url: string, schema: string): P
   try {
     // Processes opening the store at once: one migrates, the others wait and then see its work.
     await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`agent-engine-schema:${schema}`]);
+    // Under the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog.
+    if (ownSchema !== null) await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(ownSchema)}`);
     const current = await versionOf(c, url, schema);
     check(current);
     if (current === 0) await c.query(VERSION_TABLE_DDL);
