@@ -219,75 +219,71 @@ export class PostgresStore implements RunStore {
 
   async commit(runId: string, b: CommitBatch): Promise<number> {
     checkBatch(runId, b, this.url);
-    return this.tx(`commit(${runId})`, async (c) => {
-      const hasState = b.state !== undefined;
-      const cas = await c.query<{ project_id: string }>(
-        `UPDATE ae_runs SET last_seq = $3, updated_at = $4, state_seq = CASE WHEN $5 THEN $3 ELSE state_seq END, status = coalesce($6, status), current_nodes = coalesce($7, current_nodes), interrupts = coalesce($8, interrupts)
-         WHERE id = $1 AND last_seq = $2 AND status IN ('running', 'interrupted') AND ($9::text IS NULL OR lease_owner = $9) RETURNING project_id`,
-        [
-          runId,
-          b.fromSeq - 1,
-          b.toSeq,
-          msOf(b.at),
-          hasState,
-          b.status ?? null,
-          b.currentNodes ? toJsonText(b.currentNodes, "currentNodes", this.url) : null,
-          b.interrupts ? toJsonText(b.interrupts, "interrupts", this.url) : null,
-          b.leaseOwner ?? null,
-        ],
-      );
-      if (cas.rowCount !== 1) await this.explainCasFailure(c, runId, b);
-      const project = cas.rows[0]!.project_id;
-      if (b.events.length > 0) {
-        const seqs: number[] = [];
-        const texts: string[] = [];
-        for (const e of b.events) {
-          seqs.push(e.seq);
-          texts.push(toJsonText(e, `event seq ${e.seq}`, this.url));
-        }
-        await c.query("INSERT INTO ae_events (run_id, seq, event) SELECT $1, s, e FROM unnest($2::bigint[], $3::text[]) AS t(s, e)", [runId, seqs, texts]);
-      }
-      if (b.state !== undefined) {
-        if (b.state.replace) await c.query("DELETE FROM ae_state WHERE run_id = $1", [runId]);
-        if (b.state.delete !== undefined && b.state.delete.length > 0) await c.query("DELETE FROM ae_state WHERE run_id = $1 AND key = ANY($2::text[])", [runId, b.state.delete.map(encodeKey)]);
-        const entries = Object.entries(b.state.set ?? {});
-        if (entries.length > 0) {
-          await c.query(
-            "INSERT INTO ae_state (run_id, key, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-            [runId, entries.map(([k]) => encodeKey(k)), entries.map(([k, v]) => toJsonText(v, `state key "${k}"`, this.url))],
-          );
-        }
-      }
-      if (b.memoryWrites !== undefined && b.memoryWrites.length > 0) {
-        // One upsert cannot touch a row twice: keep each key's last write (applied in order, last wins).
-        const last = new Map<string, MemoryWrite>();
-        for (const w of b.memoryWrites) {
-          const k = `${w.scope}\u0000${w.store}\u0000${w.key}`;
-          last.delete(k);
-          last.set(k, w);
-        }
-        const ws = [...last.values()];
-        await c.query(
-          `INSERT INTO ae_memory (scope, project_id, store_id, key, value, updated_at, run_id)
-           SELECT sc, CASE WHEN sc = 'global' THEN '' ELSE $1 END, st, k, v, $2, $3 FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(sc, st, k, v)
-           ON CONFLICT (scope, project_id, store_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, run_id = excluded.run_id`,
-          [
-            project,
-            msOf(b.at),
-            runId,
-            ws.map((w) => w.scope),
-            ws.map((w) => w.store),
-            ws.map((w) => encodeKey(w.key)),
-            ws.map((w) => toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url)),
-          ],
-        );
-      }
-      return b.toSeq;
-    });
+    const what = `commit(${runId})`;
+    const setEntries = Object.entries(b.state?.set ?? {});
+    const setKeys = setEntries.map(([k]) => encodeKey(k));
+    const setValues = setEntries.map(([k, v]) => toJsonText(v, `state key "${k}"`, this.url));
+    // A key both deleted and set ends up set: the delete spares it, so no row is touched twice.
+    const deleteKeys = (b.state?.delete ?? []).map(encodeKey);
+    // One upsert cannot touch a row twice: keep each key's last write (applied in order, last wins).
+    const last = new Map<string, MemoryWrite>();
+    for (const w of b.memoryWrites ?? []) {
+      const k = `${w.scope}\u0000${w.store}\u0000${w.key}`;
+      last.delete(k);
+      last.set(k, w);
+    }
+    const ws = [...last.values()];
+    const params = [
+      runId, // $1
+      b.fromSeq - 1, // $2
+      b.toSeq, // $3
+      msOf(b.at), // $4
+      b.state !== undefined, // $5
+      b.status ?? null, // $6
+      b.currentNodes ? toJsonText(b.currentNodes, "currentNodes", this.url) : null, // $7
+      b.interrupts ? toJsonText(b.interrupts, "interrupts", this.url) : null, // $8
+      b.leaseOwner ?? null, // $9
+      b.events.map((e) => e.seq), // $10
+      b.events.map((e) => toJsonText(e, `event seq ${e.seq}`, this.url)), // $11
+      b.state?.replace === true, // $12
+      deleteKeys, // $13
+      setKeys, // $14
+      setValues, // $15
+      ws.map((w) => w.scope), // $16
+      ws.map((w) => w.store), // $17
+      ws.map((w) => encodeKey(w.key)), // $18
+      ws.map((w) => toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url)), // $19
+    ];
+    // One statement, one round trip, atomic by itself: the run row's compare-and-set first; every
+    // other write happens only if it matched. (Round trips dominate a commit's cost.)
+    const res = await this.q<{ ok: string }>(
+      what,
+      `WITH cas AS (
+         UPDATE ae_runs SET last_seq = $3, updated_at = $4, state_seq = CASE WHEN $5 THEN $3 ELSE state_seq END, status = coalesce($6, status),
+           current_nodes = coalesce($7, current_nodes), interrupts = coalesce($8, interrupts)
+         WHERE id = $1 AND last_seq = $2 AND status IN ('running', 'interrupted') AND ($9::text IS NULL OR lease_owner = $9) RETURNING project_id
+       ), ev AS (
+         INSERT INTO ae_events (run_id, seq, event) SELECT $1, s, e FROM unnest($10::bigint[], $11::text[]) AS t(s, e) WHERE EXISTS (SELECT 1 FROM cas)
+       ), del AS (
+         DELETE FROM ae_state WHERE run_id = $1 AND EXISTS (SELECT 1 FROM cas) AND NOT (key = ANY($14::text[])) AND ($12 OR key = ANY($13::text[]))
+       ), st AS (
+         INSERT INTO ae_state (run_id, key, value) SELECT $1, k, v FROM unnest($14::text[], $15::text[]) AS t(k, v) WHERE EXISTS (SELECT 1 FROM cas)
+         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
+       ), mem AS (
+         INSERT INTO ae_memory (scope, project_id, store_id, key, value, updated_at, run_id)
+         SELECT sc, CASE WHEN sc = 'global' THEN '' ELSE (SELECT project_id FROM cas) END, st, k, v, $4, $1
+         FROM unnest($16::text[], $17::text[], $18::text[], $19::text[]) AS t(sc, st, k, v) WHERE EXISTS (SELECT 1 FROM cas)
+         ON CONFLICT (scope, project_id, store_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, run_id = excluded.run_id
+       )
+       SELECT count(*) AS ok FROM cas`,
+      params,
+    );
+    if (Number(res.rows[0]?.ok) !== 1) await this.explainCasFailure(runId, b);
+    return b.toSeq;
   }
 
-  private async explainCasFailure(c: pg.PoolClient, runId: string, b: CommitBatch): Promise<never> {
-    const r = (await c.query<RunRow>("SELECT * FROM ae_runs WHERE id = $1", [runId])).rows[0];
+  private async explainCasFailure(runId: string, b: CommitBatch): Promise<never> {
+    const r = (await this.q<RunRow>(`commit(${runId})`, "SELECT * FROM ae_runs WHERE id = $1", [runId])).rows[0];
     if (r === undefined) throw this.notFound(runId);
     if (TERMINAL_STATUSES.includes(r.status)) throw new StoreError("STORE_RUN_FINISHED", `run "${runId}" already ended (${r.status}); nothing can be committed to it`, { url: this.url });
     if (b.leaseOwner !== undefined && r.lease_owner !== b.leaseOwner) {
