@@ -96,3 +96,27 @@ export {
 export { loadPlugins, inspectPlugins, type PluginLoadFailure, type PluginStatus, type LoadPluginsResult, type LoadPluginsOptions, type LoadedPlugin } from "./plugins/loader.js";
 export { WorkerPlugin, type WorkerPluginOptions } from "./plugins/WorkerPlugin.js";
 export { JsonlEventLog, ConsoleLogger, formatEventLine, type JsonlEventLogConfig, type ConsoleLoggerConfig } from "./plugins/builtins/index.js";
+export {
+  openStore,
+  defaultStoreUrl,
+  MemoryStore,
+  StoreError,
+  redactUrl,
+  SCHEMA_VERSION,
+  type OpenStoreOptions,
+  type RunStore,
+  type StoredRunStatus,
+  type StoredMemoryScope,
+  type CreateRunOptions,
+  type StateDelta,
+  type MemoryWrite,
+  type StoredEvent,
+  type CommitBatch,
+  type StoredRun,
+  type LoadedRun,
+  type RunListing,
+  type ListRunsOptions,
+  type PruneOptions,
+  type LeaseResult,
+  type MemoryEntry,
+} from "./store/index.js";
