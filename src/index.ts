@@ -96,6 +96,8 @@ export {
 export { loadPlugins, inspectPlugins, type PluginLoadFailure, type PluginStatus, type LoadPluginsResult, type LoadPluginsOptions, type LoadedPlugin } from "./plugins/loader.js";
 export { WorkerPlugin, type WorkerPluginOptions } from "./plugins/WorkerPlugin.js";
 export { JsonlEventLog, ConsoleLogger, formatEventLine, type JsonlEventLogConfig, type ConsoleLoggerConfig } from "./plugins/builtins/index.js";
+// Durable store layer (src/store): the engine-facing RunStore of runtime/runStore.ts is a
+// different interface, so these are exported under Durable* names.
 export {
   openStore,
   defaultStoreUrl,
@@ -104,16 +106,15 @@ export {
   redactUrl,
   SCHEMA_VERSION,
   type OpenStoreOptions,
-  type RunStore,
-  type StoredRunStatus,
+  type RunStore as DurableRunStore,
   type StoredMemoryScope,
   type CreateRunOptions,
   type StateDelta,
   type MemoryWrite,
   type StoredEvent,
   type CommitBatch,
-  type StoredRun,
-  type LoadedRun,
+  type StoredRun as DurableRun,
+  type LoadedRun as LoadedDurableRun,
   type RunListing,
   type ListRunsOptions,
   type PruneOptions,
