@@ -100,6 +100,8 @@ export { JsonlEventLog, ConsoleLogger, formatEventLine, type JsonlEventLogConfig
 // different interface, so these are exported under Durable* names.
 export {
   openStore,
+  openEngineStore,
+  EngineRunStore,
   defaultStoreUrl,
   MemoryStore,
   StoreError,

@@ -5,6 +5,7 @@
  */
 export { openStore, defaultStoreUrl, type OpenStoreOptions } from "./openStore.js";
 export { MemoryStore } from "./MemoryStore.js";
+export { EngineRunStore, openEngineStore } from "./EngineRunStore.js";
 export { StoreError, redactUrl, MAX_KEY_LENGTH } from "./StoreError.js";
 export { SCHEMA_VERSION } from "./migrations.js";
 export {

@@ -1,0 +1,156 @@
+/**
+ * The engine's run store (`runtime/runStore.ts`) on a durable store: each journal record
+ * (commit point) is one {@link RunStore.commit}, so one transaction.
+ *
+ * Mapping: the record's stage outcomes become state keys `o:<stageKey>`, an answer a state key
+ * `a:<position>`; its events are journaled in commit order at positions of their own (the
+ * engine's event `seq` counts per engine, not per run, and starts again in a new process), each
+ * stored as `{ seq: <position>, event }`. Status changes are commits without events; a run's end
+ * is {@link RunStore.finish}.
+ *
+ * @module
+ */
+import type { JsonValue } from "../json.js";
+import type { Answer, JournalRecord, RecordedOutcome } from "../runtime/journal.js";
+import type { LoadedRun as EngineLoadedRun, RunStore as EngineStore, StoredRun as EngineRun, StoredRunStatus } from "../runtime/runStore.js";
+import type { InterruptInfo } from "../runtime/types.js";
+import type { EngineEvent } from "../telemetry/events.js";
+import { openStore, type OpenStoreOptions } from "./openStore.js";
+import type { RunStore, StoredRun } from "./types.js";
+
+interface Meta {
+  readonly rootTaskId: string;
+  readonly startNode: string;
+}
+
+const TERMINAL = new Set<StoredRunStatus>(["success", "failure", "partial"]);
+
+/** Adapts a durable {@link RunStore} to the engine's run store interface (`EngineOptions.store`). */
+export class EngineRunStore implements EngineStore {
+  /** True unless the underlying store is `memory`. */
+  readonly durable: boolean;
+  /** Last journal position per run, as far as this process knows. */
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    /** The durable store underneath (for listings, export, retention). */
+    readonly store: RunStore,
+  ) {
+    this.durable = store.kind !== "memory";
+  }
+
+  private async position(runId: string): Promise<number> {
+    let p = this.last.get(runId);
+    if (p === undefined) {
+      p = (await this.store.getRun(runId))?.lastSeq ?? 0;
+      this.last.set(runId, p);
+    }
+    return p;
+  }
+
+  async createRun(run: EngineRun): Promise<void> {
+    const meta: Meta = { rootTaskId: run.rootTaskId, startNode: run.startNode };
+    await this.store.createRun({ runId: run.runId, configHash: "", input: run.input, startedAt: run.startedAt, meta: meta as unknown as JsonValue });
+    this.last.set(run.runId, 0);
+    if (run.status !== "running" || run.pending.length > 0) await this.update(run.runId, { status: run.status, pending: run.pending, updatedAt: run.updatedAt });
+  }
+
+  async append(runId: string, record: JournalRecord): Promise<void> {
+    const from = (await this.position(runId)) + 1;
+    let pos = from - 1;
+    const events = record.events.map((event) => ({ seq: ++pos, event: event as unknown as JsonValue }));
+    const set: Record<string, JsonValue> = {};
+    for (const o of record.outcomes) set[`o:${o.key}`] = o.outcome as unknown as JsonValue;
+    if (record.answer) set[`a:${String(from).padStart(15, "0")}`] = record.answer as unknown as JsonValue;
+    await this.store.commit(runId, { fromSeq: from, toSeq: pos, events, state: { set } });
+    this.last.set(runId, pos);
+  }
+
+  async update(runId: string, patch: Partial<Pick<EngineRun, "status" | "pending" | "result" | "updatedAt">>): Promise<void> {
+    if (patch.status !== undefined && TERMINAL.has(patch.status)) {
+      await this.store.finish(runId, patch.status as "success" | "failure" | "partial", patch.result ?? null);
+      return;
+    }
+    const p = await this.position(runId);
+    await this.store.commit(runId, {
+      fromSeq: p + 1,
+      toSeq: p,
+      events: [],
+      ...(patch.status !== undefined ? { status: patch.status as "running" | "interrupted" } : {}),
+      ...(patch.pending !== undefined ? { interrupts: patch.pending as unknown as JsonValue[], currentNodes: patch.pending.map((i) => i.nodeId) } : {}),
+      ...(patch.updatedAt !== undefined ? { at: patch.updatedAt } : {}),
+    });
+  }
+
+  private row(r: StoredRun): EngineRun {
+    const meta = (r.meta ?? {}) as unknown as Partial<Meta>;
+    return {
+      runId: r.id,
+      rootTaskId: meta.rootTaskId ?? "",
+      input: r.input,
+      startNode: meta.startNode ?? "",
+      startedAt: r.startedAt,
+      updatedAt: r.updatedAt,
+      status: r.status,
+      pending: r.interrupts as unknown as InterruptInfo[],
+      ...(r.result !== null ? { result: r.result } : {}),
+    };
+  }
+
+  async load(runId: string): Promise<EngineLoadedRun | undefined> {
+    const run = await this.store.getRun(runId);
+    if (run === undefined) return undefined;
+    const loaded = await this.store.load(runId);
+    const events: EngineEvent[] = [];
+    for await (const e of this.store.events(runId)) events.push(e["event"] as EngineEvent);
+    const outcomes: { key: string; outcome: RecordedOutcome }[] = [];
+    const answers: [string, Answer][] = [];
+    for (const [k, v] of Object.entries(loaded.state)) {
+      if (k.startsWith("o:")) outcomes.push({ key: k.slice(2), outcome: v as unknown as RecordedOutcome });
+      else if (k.startsWith("a:")) answers.push([k, v as unknown as Answer]);
+    }
+    answers.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.last.set(runId, loaded.run.lastSeq);
+    const records: JournalRecord[] = [{ outcomes, events }, ...answers.map(([, answer]) => ({ outcomes: [], events: [], answer }))];
+    return { run: this.row(loaded.run), records };
+  }
+
+  async list(filter: { readonly status?: StoredRunStatus; readonly limit?: number }): Promise<readonly EngineRun[]> {
+    const listing = await this.store.listRuns({ ...(filter.status !== undefined ? { status: filter.status } : {}), ...(filter.limit !== undefined ? { limit: filter.limit } : {}) });
+    const out: EngineRun[] = [];
+    for (const l of listing) {
+      const r = await this.store.getRun(l.id);
+      if (r !== undefined) out.push(this.row(r));
+    }
+    return out;
+  }
+
+  async acquire(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.store.acquireLease(runId, owner, ttlMs)).acquired;
+  }
+
+  async release(runId: string, owner: string): Promise<void> {
+    await this.store.releaseLease(runId, owner);
+  }
+
+  /** A run's events in commit order, as the engine emitted them (the JSONL export). */
+  async *journal(runId: string): AsyncIterable<EngineEvent> {
+    for await (const e of this.store.events(runId)) yield e["event"] as EngineEvent;
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
+
+/**
+ * Opens a store URL (`memory`, `sqlite:<path>`, `postgres://...`) as the engine's run store.
+ *
+ * @example
+ * ```ts
+ * const engine = await Engine.fromConfigDir(dir, { store: await openEngineStore(`sqlite:${dir}/.agent-engine/runs.db`) });
+ * ```
+ */
+export async function openEngineStore(url: string, options: OpenStoreOptions = {}): Promise<EngineRunStore> {
+  return new EngineRunStore(await openStore(url, options));
+}
