@@ -53,8 +53,6 @@ export function edgeRef(e: GraphEdge): EdgeRef {
 export class ForkJoin {
   private readonly groups: MergeGroup[] = [];
   private readonly forksToCheck = new Set<ForkFrame>();
-  private readonly closeCache = new Map<string, boolean>();
-  private topo: ReadonlyMap<string, number> | undefined;
 
   constructor(private readonly host: ForkJoinHost) {}
 
@@ -106,16 +104,7 @@ export class ForkJoin {
    * there; for a split (whose items may all travel one edge), any of them does.
    */
   closes(merge: GraphNode, fork: ForkFrame): boolean {
-    const key = `${fork.nodeId}\u0000${merge.id}`;
-    let hit = this.closeCache.get(key);
-    if (hit === undefined) {
-      const graph = this.host.graph;
-      const node = graph.nodes.get(fork.nodeId)!;
-      const reaching = node.outEdges.filter((e) => graph.canReach(e.to, merge.id)).length;
-      hit = fork.kind === "split" ? reaching >= 1 : reaching >= 2;
-      this.closeCache.set(key, hit);
-    }
-    return hit;
+    return this.host.graph.closes(fork.nodeId, merge.id);
   }
 
   /**
@@ -145,8 +134,7 @@ export class ForkJoin {
   }
 
   private topoIndex(node: GraphNode): number {
-    this.topo ??= new Map(this.host.graph.topoOrder.map((id, i) => [id, i]));
-    return this.topo.get(node.id) ?? 0;
+    return this.host.graph.topoIndex.get(node.id) ?? 0;
   }
 
   private canFire(group: MergeGroup): boolean {
@@ -226,10 +214,8 @@ export class ForkJoin {
     const failed = fork.children.filter((c) => c.status === "failure");
     if (failed.length === 0) return undefined;
     const graph = this.host.graph;
-    for (const id of graph.topoOrder) {
-      const node = graph.nodes.get(id)!;
-      if (node.role !== "merge" || !this.closes(node, fork)) continue;
-      if (failed.some((c) => this.failedBefore(c, id))) return node;
+    for (const id of graph.closingMerges(fork.nodeId)) {
+      if (failed.some((c) => this.failedBefore(c, id))) return graph.nodes.get(id)!;
     }
     return undefined;
   }
