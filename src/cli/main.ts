@@ -17,7 +17,8 @@ import { graphCommand } from "./graph.js";
 import { initCommand } from "./init.js";
 import { inspectCommand } from "./inspect.js";
 import { CliExit, cliError, reportError, type CliIO } from "./output.js";
-import { runCommand, type RunCommandOptions } from "./run.js";
+import { resumeCommand, runCommand, type RunCommandOptions } from "./run.js";
+import { runsCommand, type RunsCommandOptions } from "./runs.js";
 import { validateCommand } from "./validate.js";
 
 export type { CliIO } from "./output.js";
@@ -59,8 +60,43 @@ export function buildProgram(io: CliIO): Command {
     .option("--replay <file.jsonl>", "answer every LLM and tool call from a recording (no network, no tool side effects)")
     .option("-q, --quiet", "no progress on stderr")
     .addOption(new Option("--progress <mode>", "progress on stderr: live (terminal), plain (lines), none; auto picks live on a terminal without CI").choices(["auto", "live", "plain", "none"]).default("auto"))
+    .option("--store <url>", "run store: memory, sqlite:<path> or postgres://... (default sqlite:<configDir>/.agent-engine/runs.db)")
     .action(async (configDir: string, opts: RunCommandOptions) => {
       await runCommand(configDir, opts, io);
+    });
+
+  program
+    .command("resume")
+    .description("continue a run: one interrupted for an answer (--answer), or one cut short by a crash (exit codes as run)")
+    .argument("<configDir>", "config directory holding workflow.yaml")
+    .argument("<runId>", "the run's id (agent-engine runs)")
+    .option("--answer <json>", "the answer to the interrupt, as JSON")
+    .option("--interrupt <id>", "which interrupt the answer is for (default: the first waiting)")
+    .option("--store <url>", "run store (default sqlite:<configDir>/.agent-engine/runs.db)")
+    .option("--events <file.jsonl>", "append every new event to this file as it happens (JSON lines)")
+    .option("--output-only", "print only the task's output, not the whole result")
+    .option("--compact", "print the JSON on one line")
+    .option("--max-concurrency <n>", "at most this many node executions at once")
+    .option("-q, --quiet", "no progress on stderr")
+    .addOption(new Option("--progress <mode>", "progress on stderr").choices(["auto", "live", "plain", "none"]).default("auto"))
+    .action(async (configDir: string, runId: string, opts: RunCommandOptions) => {
+      await resumeCommand(configDir, runId, opts, io);
+    });
+
+  program
+    .command("runs")
+    .description("list the runs in the store; --prune --older-than 30d deletes old ones; --export <runId> prints a run's journal as JSONL")
+    .argument("<configDir>", "config directory holding workflow.yaml")
+    .option("--store <url>", "run store (default sqlite:<configDir>/.agent-engine/runs.db)")
+    .option("--json", "print an array of { id, status, startedAt, updatedAt, currentNodes, interrupts }")
+    .option("--status <status>", "only runs with this status")
+    .option("--limit <n>", "at most this many (newest first)")
+    .option("--prune", "delete finished runs last updated before --older-than")
+    .option("--older-than <age>", "with --prune: an age like 30d, 12h, 45m")
+    .option("--include-unfinished", "with --prune: also delete running and interrupted runs")
+    .option("--export <runId>", "print the run's journal as the JSONL that run --events writes")
+    .action(async (configDir: string, opts: RunsCommandOptions) => {
+      await runsCommand(configDir, opts, io);
     });
 
   program

@@ -8,9 +8,10 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { EngineError, errorMessage } from "../errors.js";
+import { EngineError, errorMessage, type ErrorCode } from "../errors.js";
 import type { Plugin } from "../plugins/PluginBase.js";
 import { Engine, type EngineOptions } from "../runtime/Engine.js";
+import type { RunStore } from "../runtime/runStore.js";
 import type { RunResult, TaskResult } from "../runtime/types.js";
 import { createConsoleLogger } from "../telemetry/logger.js";
 import { EventsFileWriter } from "./eventsFile.js";
@@ -31,7 +32,16 @@ export interface RunCommandOptions {
   readonly maxConcurrency?: string;
   readonly record?: string;
   readonly replay?: string;
+  /** Run store URL (`memory`, `sqlite:<path>`, `postgres://...`); default `sqlite:<configDir>/.agent-engine/runs.db`. */
+  readonly store?: string;
+  /** `resume` only: the answer to the interrupt, as JSON. */
+  readonly answer?: string;
+  /** `resume` only: which interrupt the answer is for (default the first waiting). */
+  readonly interrupt?: string;
 }
+
+/** What to do once the engine is up: start a new run, or continue one. */
+export type RunStart = { readonly kind: "run"; readonly input: unknown } | { readonly kind: "resume"; readonly runId: string; readonly answer?: unknown };
 
 /** Exit codes of `run`. */
 export const EXIT = Object.freeze({ success: 0, failure: 1, usage: 2, interrupted: 3, signal: 130 });
@@ -98,10 +108,26 @@ export function progressMode(opts: { quiet?: boolean; progress?: string }, io: C
 
 /** `agent-engine run` */
 export async function runCommand(configDir: string, opts: RunCommandOptions, io: CliIO): Promise<void> {
+  await startCommand(configDir, opts, io, async () => ({ kind: "run", input: await readInput(opts, io) }));
+}
+
+/** `agent-engine resume <configDir> <runId> [--answer JSON]` */
+export async function resumeCommand(configDir: string, runId: string, opts: RunCommandOptions, io: CliIO): Promise<void> {
+  await startCommand(configDir, opts, io, () => {
+    if (opts.answer === undefined) return Promise.resolve({ kind: "resume", runId });
+    try {
+      return Promise.resolve({ kind: "resume", runId, answer: JSON.parse(opts.answer) as unknown });
+    } catch (err) {
+      return usage(io, `--answer is not valid JSON: ${errorMessage(err)}`);
+    }
+  });
+}
+
+async function startCommand(configDir: string, opts: RunCommandOptions, io: CliIO, what: () => Promise<RunStart>): Promise<void> {
   const maxConcurrency = parseMaxConcurrency(opts.maxConcurrency, io);
   if (opts.record !== undefined && opts.replay !== undefined) usage(io, "give either --record or --replay, not both");
   const mode = progressMode(opts, io);
-  const input = await readInput(opts, io);
+  const input = await what();
 
   // Open the events file before loading anything, so a bad path fails fast (exit 2).
   let events: EventsFileWriter | undefined;
@@ -147,7 +173,7 @@ export async function runCommand(configDir: string, opts: RunCommandOptions, io:
 async function runAndReport(
   configDir: string,
   opts: RunCommandOptions,
-  input: unknown,
+  start: RunStart,
   maxConcurrency: number | undefined,
   progress: ProgressView | undefined,
   events: EventsFileWriter | undefined,
@@ -159,7 +185,8 @@ async function runAndReport(
   if (events) plugins.push(events);
   if (progress) plugins.push(progress);
   const recording = opts.record !== undefined ? { mode: "record" as const, path: resolve(io.cwd(), opts.record) } : opts.replay !== undefined ? { mode: "replay" as const, path: resolve(io.cwd(), opts.replay) } : undefined;
-  const options: EngineOptions = { logger: createConsoleLogger(), plugins, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
+  const store = await openCliStore(resolve(io.cwd(), configDir), opts.store, io);
+  const options: EngineOptions = { logger: createConsoleLogger(), plugins, store, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
 
   // From here on, whatever plugins and handlers print goes to stderr: stdout carries the result only.
   io.guardStdout();
@@ -180,7 +207,10 @@ async function runAndReport(
 
   let result: RunResult;
   try {
-    result = await engine.run(input, { signal, ...(opts.start ? { startNode: opts.start } : {}) });
+    result =
+      start.kind === "run"
+        ? await engine.run(start.input, { signal, ...(opts.start ? { startNode: opts.start } : {}) })
+        : await engine.resume(start.runId, { signal, ...(start.answer !== undefined ? { answer: start.answer } : {}), ...(opts.interrupt ? { interruptId: opts.interrupt } : {}) });
   } catch (err) {
     await engine.shutdown();
     if (err instanceof EngineError) {
@@ -266,4 +296,26 @@ function printFailures(result: RunResult, io: CliIO): void {
   }
   if (lines.length === 0 && result.error) lines.push(`  task ${result.taskId}: [${result.error.code}] ${result.error.message}`);
   io.stderr(`run ended ${String(result.status)}; ${lines.length} failure${lines.length === 1 ? "" : "s"}:\n${lines.join("\n")}\n`);
+}
+
+/**
+ * The run store for a CLI command: `--store URL`, else the config dir's SQLite file; when the
+ * SQLite driver is not installed and no store was asked for, runs stay in memory (with a note).
+ */
+export async function openCliStore(configDir: string, url: string | undefined, io: CliIO): Promise<RunStore | "memory"> {
+  if (url === "memory") return "memory";
+  const { openEngineStore, defaultStoreUrl } = await import("../store/index.js");
+  const target = url ?? defaultStoreUrl(configDir);
+  try {
+    return await openEngineStore(target);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (url === undefined && code === "STORE_DRIVER_MISSING") {
+      io.stderr("note: runs are kept in memory only (resume after a crash needs a store): npm install better-sqlite3, or pass --store\n");
+      return "memory";
+    }
+    if (err instanceof EngineError) throw new CliExit(printEngineError(err, io, `cannot open the run store`));
+    cliError(io, (typeof code === "string" ? code : "STORE_OPEN_FAILED") as ErrorCode, errorMessage(err));
+    throw new CliExit(EXIT.usage);
+  }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { AgentRunner, providerSecrets, UsageTotals } from "../agents/AgentRunner.js";
 import { Recorder, recordedTools, type RecordingOptions, type ToolCaller } from "../agents/recording.js";
 import { decisionLabels } from "./router.js";
@@ -67,10 +68,11 @@ export interface EngineOptions {
   readonly recording?: RecordingOptions;
   /**
    * Where runs are kept (CONTRACT §11): `"memory"` (default: in this process; a run suspended by
-   * an interrupt can be resumed by this engine) or a durable {@link RunStore} that journals every
-   * commit point, so `resume()` can continue a run after a crash.
+   * an interrupt can be resumed by this engine), `"sqlite:<path>"` or `"postgres://..."` (durable:
+   * every commit point is journaled, so `resume()` continues a run after a crash, from any
+   * process), or a {@link RunStore} object. The engine closes the store at `shutdown()`.
    */
-  readonly store?: "memory" | RunStore;
+  readonly store?: string | RunStore;
   /** Plugins to register in addition to those in plugins.yaml. */
   readonly plugins?: readonly Plugin[];
   /** Diagnostics (plugin failures, warnings). Default: stderr, level `AGENT_ENGINE_LOG_LEVEL` or `warn`. */
@@ -143,7 +145,7 @@ export class Engine {
   /** Suspended runs' checkpoints when the store is not durable. */
   private readonly suspended = new Map<string, RunCheckpoint>();
   /** This engine's identity for run leases. */
-  private readonly owner = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   private closed = false;
 
   private constructor(
@@ -198,10 +200,6 @@ export class Engine {
     }
     if (options.scheduling !== undefined && options.scheduling !== "eager" && options.scheduling !== "waves") {
       throw new EngineError({ code: "INVALID_OPTION", path: "scheduling", message: `scheduling must be "eager" or "waves", got ${String(options.scheduling)}` });
-    }
-    const store = options.store === undefined || options.store === "memory" ? new MemoryRunStore() : options.store;
-    if (typeof store !== "object" || store === null || typeof (store as RunStore).append !== "function") {
-      throw new EngineError({ code: "INVALID_OPTION", path: "store", message: `store must be "memory" or a RunStore, got ${String(options.store)}` });
     }
     const { config, graph } = await loadProject(dir);
     const logger = options.logger ?? createConsoleLogger();
@@ -273,6 +271,15 @@ export class Engine {
     const failures = plugins.failures;
     for (const plugin of options.plugins ?? []) await registry.register(plugin);
     if (options.pluginDispatch !== false) bus.setSink((event) => registry.dispatch(event));
+    // Opened last, so a config or plugin problem never leaves a database connection open.
+    let store: RunStore;
+    try {
+      store = await openRunStore(options.store);
+    } catch (err) {
+      await tools.close();
+      await registry.shutdown(shutdownTimeoutMs);
+      throw err;
+    }
     return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller);
   }
 
@@ -390,6 +397,14 @@ export class Engine {
     });
     // shutdown() lets in-flight runs finish (bounded) and reports those it could not wait for.
     const release = this.registry.hold();
+    // The lease is renewed while the run goes on, so another process can take it over only once
+    // this one is gone (or stuck past the lease time).
+    const renew = store.durable
+      ? setInterval(() => {
+          Promise.resolve(store.acquire(runId, this.owner, LEASE_MS)).catch(() => undefined);
+        }, LEASE_MS / 3)
+      : undefined;
+    renew?.unref();
     try {
       const executed = await run.execute(row.input, start);
       const totals = usage.totals();
@@ -404,6 +419,7 @@ export class Engine {
       }
       return result;
     } finally {
+      if (renew !== undefined) clearInterval(renew);
       release();
       await store.release(runId, this.owner);
     }
@@ -509,4 +525,17 @@ function asStageError(err: unknown): never {
   }
   if (typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) && !/^E[A-Z]+$/.test(code)) throw new StageError(code as ErrorCode, errorMessage(err), { cause: err });
   throw err;
+}
+
+/** Opens `EngineOptions.store`: "memory", a store URL (drivers loaded only then), or a RunStore. */
+async function openRunStore(store: string | RunStore | undefined): Promise<RunStore> {
+  if (store === undefined || store === "memory") return new MemoryRunStore();
+  if (typeof store === "string") {
+    const { openEngineStore } = await import("../store/index.js");
+    return openEngineStore(store);
+  }
+  if (typeof store !== "object" || store === null || typeof (store as RunStore).append !== "function") {
+    throw new EngineError({ code: "INVALID_OPTION", path: "store", message: `store must be "memory", "sqlite:<path>", "postgres://..." or a RunStore, got ${String(store)}` });
+  }
+  return store;
 }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { hostname } from "node:os";
 import type { JsonValue } from "../json.js";
 import type { Answer, JournalRecord, RecordedOutcome } from "../runtime/journal.js";
 import type { LoadedRun as EngineLoadedRun, RunStore as EngineStore, StoredRun as EngineRun, StoredRunStatus } from "../runtime/runStore.js";
@@ -126,16 +127,26 @@ export class EngineRunStore implements EngineStore {
   }
 
   async acquire(runId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.store.acquireLease(runId, owner, ttlMs)).acquired;
+    const lease = await this.store.acquireLease(runId, owner, ttlMs);
+    if (lease.acquired) return true;
+    // A holder that was a process on this machine which no longer exists (kill -9, a crash)
+    // cannot finish its run: its lease is released at once instead of waiting for it to expire.
+    if (lease.owner !== null && holderIsGone(lease.owner)) {
+      await this.store.releaseLease(runId, lease.owner);
+      return (await this.store.acquireLease(runId, owner, ttlMs)).acquired;
+    }
+    return false;
   }
 
   async release(runId: string, owner: string): Promise<void> {
     await this.store.releaseLease(runId, owner);
   }
 
-  /** A run's events in commit order, as the engine emitted them (the JSONL export). */
+  /** A run's events in commit order, as the engine emitted them (the JSONL export), `seq` renumbered 1, 2, ... */
   async *journal(runId: string): AsyncIterable<EngineEvent> {
-    for await (const e of this.store.events(runId)) yield e["event"] as EngineEvent;
+    // `seq` is the run's own journal position: one increasing sequence across every process
+    // that worked on the run (each engine numbers its own events from 1).
+    for await (const e of this.store.events(runId)) yield { ...(e["event"] as EngineEvent), seq: e.seq } as EngineEvent;
   }
 
   async close(): Promise<void> {
@@ -153,4 +164,18 @@ export class EngineRunStore implements EngineStore {
  */
 export async function openEngineStore(url: string, options: OpenStoreOptions = {}): Promise<EngineRunStore> {
   return new EngineRunStore(await openStore(url, options));
+}
+
+/** True when `owner` (`<host>:<pid>:<nonce>`, as the engine makes them) names a dead process of this host. */
+function holderIsGone(owner: string): boolean {
+  const m = /^(.*):(\d+):[0-9a-f]+$/.exec(owner);
+  if (!m || m[1] !== hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as { code?: unknown }).code === "ESRCH";
+  }
 }
