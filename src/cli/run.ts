@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -185,14 +185,22 @@ async function runAndReport(
   if (events) plugins.push(events);
   if (progress) plugins.push(progress);
   const recording = opts.record !== undefined ? { mode: "record" as const, path: resolve(io.cwd(), opts.record) } : opts.replay !== undefined ? { mode: "replay" as const, path: resolve(io.cwd(), opts.replay) } : undefined;
-  const store = await openCliStore(resolve(io.cwd(), configDir), opts.store, io);
-  const options: EngineOptions = { logger: createConsoleLogger(), plugins, store, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
+  // The engine opens the store once the config dir has loaded (a typo in the dir creates nothing).
+  const storeUrl = opts.store ?? (await import("../store/index.js")).defaultStoreUrl(resolve(io.cwd(), configDir));
+  const options: EngineOptions = { logger: createConsoleLogger(), plugins, store: storeUrl, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
 
   // From here on, whatever plugins and handlers print goes to stderr: stdout carries the result only.
   io.guardStdout();
   let engine: Engine;
   try {
-    engine = await Engine.fromConfigDir(resolve(io.cwd(), configDir), options);
+    try {
+      engine = await Engine.fromConfigDir(resolve(io.cwd(), configDir), options);
+    } catch (err) {
+      // No SQLite driver and no --store asked for: runs stay in memory, with a note.
+      if (opts.store !== undefined || (err as { code?: unknown } | null)?.code !== "STORE_DRIVER_MISSING") throw err;
+      io.stderr("note: runs are kept in memory only (resume after a crash needs a store): npm install better-sqlite3, or pass --store\n");
+      engine = await Engine.fromConfigDir(resolve(io.cwd(), configDir), { ...options, store: "memory" });
+    }
   } catch (err) {
     if (err instanceof EngineError) {
       printDebugStack(err, io);
@@ -304,6 +312,10 @@ function printFailures(result: RunResult, io: CliIO): void {
  */
 export async function openCliStore(configDir: string, url: string | undefined, io: CliIO): Promise<RunStore | "memory"> {
   if (url === "memory") return "memory";
+  if (url === undefined && !existsSync(configDir)) {
+    cliError(io, "CONFIG_DIR_NOT_FOUND", `no directory ${configDir}`);
+    throw new CliExit(EXIT.usage);
+  }
   const { openEngineStore, defaultStoreUrl } = await import("../store/index.js");
   const target = url ?? defaultStoreUrl(configDir);
   try {

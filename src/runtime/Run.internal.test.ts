@@ -31,11 +31,12 @@ edges:
   });
   try {
     const { graph } = await loadProject(dir);
-    const broken: WorkflowGraph = Object.defineProperty({ ...graph }, "canReach", {
+    const corrupt = {
       value(): never {
         throw new Error("reachability corrupted");
       },
-    });
+    };
+    const broken: WorkflowGraph = Object.defineProperties({ ...graph }, { canReach: corrupt, closes: corrupt, closingMerges: corrupt });
     const bus = new TelemetryBus();
     let n = 0;
     const run = new Run(
