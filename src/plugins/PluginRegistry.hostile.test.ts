@@ -211,14 +211,17 @@ describe("shutdown while runs are in flight", () => {
 
   it("a source still in flight at the deadline is reported, and its later events count as undelivered while plugins stop", { timeout: 10_000 }, async () => {
     const { bus, registry } = setup();
-    await registry.register({ pluginId: "slow", onEvent() {}, onShutdown: () => tick(100) });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (open = r));
+    await registry.register({ pluginId: "slow", onEvent() {}, onShutdown: () => gate });
     await registry.register({ pluginId: "tasks-only", onEvent() {} }, { events: ["task.*"] });
     registry.hold();
-    const shutdown = registry.shutdown(400);
-    // After half the timeout dispatch stops; the run keeps emitting.
-    await tick(250);
+    const shutdown = registry.shutdown(4_000);
+    // After half the timeout the plugins leave dispatch and are being stopped; the run keeps emitting.
+    while (registry.size > 0) await tick();
     emit(bus, "task.started");
     emit(bus, "error");
+    open();
     const report = await shutdown;
     assert.equal(report.sourcesInFlight, 1);
     assert.equal(report.complete, false);

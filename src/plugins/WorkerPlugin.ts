@@ -155,9 +155,35 @@ export class WorkerPlugin extends PluginBase {
 
   /** Starts the worker, which imports and constructs the plugin and runs its `onStartup`. */
   override onStartup(): Promise<void> {
+    return this.start(false);
+  }
+
+  /**
+   * Checks the plugin without running it, for `agent-engine plugins`: a worker (with the same
+   * env allow-list, output capture and limits) imports and constructs the plugin, no hook runs,
+   * and the worker is terminated. Rejects with the {@link PluginLoadError} the worker reported,
+   * or `PLUGIN_STARTUP_FAILED` after `timeoutMs`. The plugin's module never runs in this thread.
+   * An instance used for `inspect()` cannot be started afterwards.
+   */
+  async inspect(timeoutMs = 10_000): Promise<void> {
+    const started = this.start(true);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PluginLoadError({ code: "PLUGIN_STARTUP_FAILED", pluginId: this.pluginId, message: `importing the plugin in its worker did not finish within ${timeoutMs} ms` })), timeoutMs);
+    });
+    try {
+      await Promise.race([started, timeout]);
+    } finally {
+      clearTimeout(timer);
+      started.catch(() => undefined);
+      await this.stopWorker();
+    }
+  }
+
+  private start(inspectOnly: boolean): Promise<void> {
     if (this.status !== "idle") return Promise.reject(new Error(`worker plugin "${this.pluginId}" was already started`));
     this.status = "starting";
-    const data: PluginWorkerData = { pluginId: this.pluginId, module: this.options.module, configDir: this.options.configDir, config: this.config };
+    const data: PluginWorkerData = { pluginId: this.pluginId, module: this.options.module, configDir: this.options.configDir, config: this.config, ...(inspectOnly ? { inspectOnly } : {}) };
     const env: Record<string, string> = {};
     for (const name of this.options.env ?? []) {
       const value = process.env[name];

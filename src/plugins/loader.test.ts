@@ -289,4 +289,33 @@ describe("inspectPlugins", () => {
     assert.equal(list[2]?.error?.code, "PLUGIN_MODULE_NOT_FOUND");
     assert.deepEqual(list[3]?.events, ["node.*"]);
   });
+
+  it("imports isolation: worker plugins in a worker, never in this thread, and reports their load errors", { timeout: 30_000 }, async () => {
+    const dir = await writeConfigDir({
+      "marker.mjs": `import { isMainThread } from "node:worker_threads";
+        globalThis.__aeInspectedInMain = (globalThis.__aeInspectedInMain ?? 0) + (isMainThread ? 1 : 0);
+        export class P { constructor(id) { this.pluginId = id; } onEvent() {} onStartup() { throw new Error("must not run"); } }`,
+      "bad.mjs": `export const x = 1;`,
+    });
+    dirs.push(dir);
+    const list = await inspectPlugins(
+      {
+        plugins: [
+          { id: "w", module: "./marker.mjs#P", isolation: "worker" },
+          { id: "missing_export", module: "./bad.mjs#P", isolation: "worker" },
+        ],
+      },
+      { configDir: dir },
+    );
+    assert.deepEqual(
+      list.map((s) => [s.id, s.status]),
+      [
+        ["w", "loaded"],
+        ["missing_export", "failed"],
+      ],
+    );
+    assert.equal(list[1]?.error?.code, "PLUGIN_EXPORT_MISSING");
+    assert.equal(list[1]?.error?.path, "/plugins/1/module");
+    assert.equal((globalThis as { __aeInspectedInMain?: number }).__aeInspectedInMain, undefined);
+  });
 });

@@ -167,8 +167,9 @@ export async function loadPlugins(manifest: PluginsManifest | undefined, options
 
 /**
  * Checks every plugin of plugins.yaml without starting it, for `agent-engine plugins`: enabled
- * plugins (inline or worker) are imported and constructed in this thread, `onStartup` is not
- * called. Never throws for a plugin problem.
+ * inline plugins are imported and constructed in this thread, `isolation: worker` plugins in a
+ * throwaway worker (so their module never runs here); `onStartup` is not called. Never throws
+ * for a plugin problem.
  */
 export async function inspectPlugins(manifest: PluginsManifest | undefined, options: Omit<LoadPluginsOptions, "registry">): Promise<readonly PluginStatus[]> {
   const out: PluginStatus[] = [];
@@ -187,7 +188,24 @@ export async function inspectPlugins(manifest: PluginsManifest | undefined, opti
       out.push({ ...base, status: "disabled" });
       continue;
     }
-    const built = await buildPlugin({ ...m, isolation: "inline" }, index, options);
+    // A worker plugin's module is imported in a worker (its env allow-list, output on stderr),
+    // never in this thread: checking it must not bypass its isolation.
+    const built = await buildPlugin(m, index, options);
+    if (!("detail" in built) && built instanceof WorkerPlugin) {
+      try {
+        await built.inspect();
+      } catch (err) {
+        const d = isInstance(err, PluginLoadError) ? (err as PluginLoadError).details[0] : undefined;
+        const detail = locateDetail(options, index, d === undefined ? "module" : fieldOf(d.code), {
+          code: d?.code ?? "PLUGIN_IMPORT_FAILED",
+          pluginId: m.id,
+          message: d?.message ?? errorMessage(err),
+          ...(d?.hint === undefined ? {} : { hint: d.hint }),
+        });
+        out.push({ ...base, status: "failed", error: detail });
+        continue;
+      }
+    }
     out.push("detail" in built ? { ...base, status: "failed", error: built.detail } : { ...base, status: "loaded" });
   }
   return out;

@@ -79,6 +79,11 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (data.inspectOnly === true) {
+    // Checked only: no hook runs; the host terminates this thread once it has the answer.
+    post({ t: "ready" });
+    return;
+  }
   const startupError = await callHook(plugin, "onStartup", []);
   if (startupError !== undefined) {
     post({ t: "load-error", code: "PLUGIN_STARTUP_FAILED", message: `onStartup() failed: ${startupError}` });

@@ -18,6 +18,8 @@ export interface PluginWorkerData {
   readonly module: string;
   readonly configDir: string;
   readonly config: Record<string, unknown>;
+  /** Import and construct the plugin, report `ready`, and run nothing else (for `agent-engine plugins`). */
+  readonly inspectOnly?: boolean;
 }
 
 /** Main thread -> worker. */
