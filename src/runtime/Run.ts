@@ -147,7 +147,7 @@ export class Run implements ForkJoinHost {
   private batchEvents: EngineEvent[] = [];
   private batchAnswer: Answer | undefined;
   /** Every committed outcome (to suspend in memory without a journal). */
-  private readonly committed: { key: string; outcome: StageOutcome }[] = [];
+  private readonly committed: Stage[] = [];
   private readonly parked: { readonly info: InterruptInfo; readonly stage: Stage }[] = [];
 
   constructor(services: RunServices, signal: AbortSignal | undefined, options: RunSetup) {
@@ -215,19 +215,21 @@ export class Run implements ForkJoinHost {
   /** The state to continue from while the run waits for an answer (no journal: kept in memory). */
   suspendedCheckpoint(input: JsonValue, startNode: string): RunCheckpoint {
     const outcomes = new Map<string, RecordedOutcome>(this.checkpoint?.outcomes);
-    for (const c of this.committed) outcomes.set(c.key, recordOutcome(c.outcome));
+    for (const s of this.committed) outcomes.set(stageKey(s.task.id, s.node.id, s.answers.length), recordOutcome(s.outcome!));
     return {
       runId: this.runId,
       rootTaskId: this.tasks[0]!.id,
       input,
       startNode,
       outcomes,
-      emitted: [...(this.checkpoint?.emitted ?? []), ...this.emittedLog],
+      // In-process: the count is enough to skip them (the workflow cannot change under this engine).
+      emitted: [...(this.checkpoint?.emitted ?? []), ...(Array.from({ length: this.emittedLocal }) as (readonly [string, string, string | undefined])[])],
       answers: [...(this.checkpoint?.answers ?? [])],
     };
   }
 
-  private readonly emittedLog: (readonly [string, string, string | undefined])[] = [];
+  /** Events emitted by this run without a journal (counted only: the hot path allocates nothing). */
+  private emittedLocal = 0;
 
   /**
    * Emits an event, or, while continuing a run, skips one that was already emitted before (and
@@ -245,7 +247,7 @@ export class Run implements ForkJoinHost {
     const event = this.bus.emit(type, taskId, nodeId, payload, at);
     this.emittedCount++;
     if (this.journal !== undefined) this.batchEvents.push(event);
-    else this.emittedLog.push([type, taskId, nodeId]);
+    else this.emittedLocal++;
   }
 
   /** Persists what was committed since the last call; events reach plugins after it is stored. */
@@ -482,9 +484,8 @@ export class Run implements ForkJoinHost {
     const { task, node } = s;
     const o = s.outcome!;
     if (!s.approved) {
-      const key = stageKey(task.id, node.id, s.answers.length);
-      if (this.journal !== undefined) this.batchOutcomes.push({ key, outcome: o });
-      else this.committed.push({ key, outcome: o });
+      if (this.journal !== undefined) this.batchOutcomes.push({ key: stageKey(task.id, node.id, s.answers.length), outcome: o });
+      else this.committed.push(s);
     }
     if (o.scope && !s.approved) for (const [type, payload, at] of o.scope.events) this.emit(type, task.id, node.id, payload as never, at);
     if (o.interrupt !== undefined || (node.interrupt === "after" && !s.approved && o.ok)) {
