@@ -121,7 +121,6 @@ export class Run implements ForkJoinHost {
   private readonly tasks: TaskState[] = [];
   /** The next logical wave, in commit order. */
   private ready: Stage[] = [];
-  private readonly successors = new WeakMap<Stage, Successors>();
   private wave = 0;
   private order = 0;
   // Execution slots.
@@ -452,7 +451,8 @@ export class Run implements ForkJoinHost {
 
   /** The stage's plan and the stages/tasks its commit will create; computed once. */
   private successorsOf(s: Stage): Successors {
-    let succ = this.successors.get(s);
+    // A plain field, not a WeakMap: ephemerons make every GC pay per stage.
+    let succ = s.successors as Successors | undefined;
     if (succ !== undefined) return succ;
     const plan = this.planOf(s);
     const route = plan.route;
@@ -470,7 +470,7 @@ export class Run implements ForkJoinHost {
       });
       succ = { fork: { frame, children } };
     }
-    this.successors.set(s, succ);
+    s.successors = succ;
     return succ;
   }
 

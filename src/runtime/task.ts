@@ -141,6 +141,8 @@ export interface Stage {
   waiter?: () => void;
   /** Computed once from the outcome (see transition.ts). */
   plan?: Plan;
+  /** The stages and tasks its commit creates (Run's bookkeeping), computed once. */
+  successors?: unknown;
 }
 
 /** A frozen `{ code, message[, path] }`. */
