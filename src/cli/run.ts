@@ -204,7 +204,7 @@ async function runAndReport(
   } catch (err) {
     if (err instanceof EngineError) {
       printDebugStack(err, io);
-      throw new CliExit(printEngineError(err, io, `invalid config directory ${configDir}`));
+      throw new CliExit(printEngineError(err, io, err.code.startsWith("STORE_") ? "cannot open the run store" : `invalid config directory ${configDir}`));
     }
     throw err;
   }

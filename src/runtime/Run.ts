@@ -556,18 +556,17 @@ export class Run implements ForkJoinHost {
   }
 
   private commitFork(parent: TaskState, node: GraphNode, kind: "branch" | "split", edges: readonly GraphEdge[], fork: NonNullable<Successors["fork"]>): void {
-    const bus = { emit: this.emit.bind(this) };
     const made = fork.children.map((c, i) => ({ child: c.child, next: c.next, edge: edges[i]!, ref: edgeRef(edges[i]!) }));
     for (const m of made) this.tasks.push(m.child);
     if (kind === "branch") {
-      bus.emit("routing.branch", parent.id, node.id, { clones: freezeShell(made.map((m) => freezeShell({ taskId: m.child.id, edge: m.ref }))) });
+      this.emit("routing.branch", parent.id, node.id, { clones: freezeShell(made.map((m) => freezeShell({ taskId: m.child.id, edge: m.ref }))) });
     } else {
-      bus.emit("routing.split", parent.id, node.id, { count: made.length, subtasks: freezeShell(made.map((m, i) => freezeShell({ taskId: m.child.id, edge: m.ref, index: i }))) });
+      this.emit("routing.split", parent.id, node.id, { count: made.length, subtasks: freezeShell(made.map((m, i) => freezeShell({ taskId: m.child.id, edge: m.ref, index: i }))) });
     }
     for (const [i, m] of made.entries()) {
-      if (kind === "branch") bus.emit("clone.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref });
-      else bus.emit("subtask.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref, index: i });
-      bus.emit("task.started", m.child.id, undefined, { input: m.child.input, startNode: m.edge.to, parentTaskId: parent.id, lineage: m.child.lineage });
+      if (kind === "branch") this.emit("clone.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref });
+      else this.emit("subtask.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref, index: i });
+      this.emit("task.started", m.child.id, undefined, { input: m.child.input, startNode: m.edge.to, parentTaskId: parent.id, lineage: m.child.lineage });
     }
     for (const m of made) this.follow(m.child, m.edge, m.next);
   }
