@@ -22,6 +22,7 @@ import { PluginRegistry, type ShutdownReport } from "../plugins/PluginRegistry.j
 import type { EngineEvent, EventFilter } from "../telemetry/events.js";
 import { createConsoleLogger, type Logger } from "../telemetry/logger.js";
 import { TelemetryBus } from "../telemetry/TelemetryBus.js";
+import { isoNow } from "../telemetry/clock.js";
 import { expandGraphTools } from "../tools/expandGraph.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
@@ -113,6 +114,7 @@ export interface RunSummary {
 
 /** How long a lease on a run lasts without renewal (a crashed process's lease expires). */
 const LEASE_MS = 30_000;
+const NO_PENDING: readonly InterruptInfo[] = Object.freeze([]);
 
 /** What {@link Engine.shutdown} reports. */
 export type EngineShutdownReport = ShutdownReport;
@@ -306,10 +308,13 @@ export class Engine {
       throw new EngineError({ code: "INPUT_NOT_JSON", message: `run() input must be JSON data: ${(err as NotJsonError).message}` });
     }
     const runId = `run-${this.idPrefix}-${++this.runCounter}`;
-    const now = new Date().toISOString();
+    const now = isoNow();
     const row: StoredRun = { runId, rootTaskId: this.services.newTaskId(), input: sealed, startNode: start.id, startedAt: now, updatedAt: now, status: "running", pending: [] };
-    await this.store.createRun(row);
-    if (!(await this.store.acquire(runId, this.owner, LEASE_MS))) {
+    // The in-memory store answers synchronously: no await (and no microtask) for it.
+    const created = this.store.createRun(row);
+    if (created !== undefined) await created;
+    const acquired = this.store.acquire(runId, this.owner, LEASE_MS);
+    if (!(acquired === true || (acquired !== false && (await acquired)))) {
       throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is leased by another process` });
     }
     return this.execute(row, undefined, options.signal);
@@ -409,19 +414,21 @@ export class Engine {
       const executed = await run.execute(row.input, start);
       const totals = usage.totals();
       const result: RunResult = totals === undefined ? executed : Object.freeze({ ...executed, usage: totals });
-      const updatedAt = new Date().toISOString();
+      const updatedAt = isoNow();
       if (result.status === "interrupted") {
         if (!store.durable) this.suspended.set(runId, run.suspendedCheckpoint(row.input, row.startNode));
         await store.update(runId, { status: "interrupted", pending: result.interrupts ?? [], updatedAt });
       } else {
-        this.suspended.delete(runId);
-        await store.update(runId, { status: result.status, pending: [], updatedAt, ...(store.durable ? { result: result as unknown as JsonValue } : {}) });
+        if (this.suspended.size > 0) this.suspended.delete(runId);
+        const updated = store.update(runId, store.durable ? { status: result.status, pending: NO_PENDING, updatedAt, result: result as unknown as JsonValue } : { status: result.status, pending: NO_PENDING, updatedAt });
+        if (updated !== undefined) await updated;
       }
       return result;
     } finally {
       if (renew !== undefined) clearInterval(renew);
       release();
-      await store.release(runId, this.owner);
+      const released = store.release(runId, this.owner);
+      if (released !== undefined) await released;
     }
   }
 

@@ -46,8 +46,15 @@ interface MergeGroup {
 
 /** An edge as it appears inside events. */
 export function edgeRef(e: GraphEdge): EdgeRef {
-  return freezeShell(e.label === undefined ? { from: e.from, to: e.to } : { from: e.from, to: e.to, label: e.label });
+  // Frozen, so one object per edge serves every event that names it.
+  let r = edgeRefs.get(e);
+  if (r === undefined) {
+    r = freezeShell(e.label === undefined ? { from: e.from, to: e.to } : { from: e.from, to: e.to, label: e.label });
+    edgeRefs.set(e, r);
+  }
+  return r;
 }
+const edgeRefs = new WeakMap<GraphEdge, EdgeRef>();
 
 /** Fork-join state of one run. */
 export class ForkJoin {

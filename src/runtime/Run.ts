@@ -24,7 +24,7 @@ import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { edgeRef, ForkJoin, type ForkJoinHost } from "./ForkJoin.js";
 import { StageExecutor, type RunServices } from "./StageExecutor.js";
 import { recordOutcome, replayOutcome, stageKey, type Answer, type JournalRecord, type RecordedOutcome, type RunCheckpoint, type RunJournal } from "./journal.js";
-import { info, type Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
+import { info, Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
 import { transition, type Plan } from "./transition.js";
 import type { HistoryEntry, InterruptInfo, RunResult, ToolCallRecord } from "./types.js";
 
@@ -314,7 +314,8 @@ export class Run implements ForkJoinHost {
           if (s.approved || (s.node.interrupt === "before" && s.answers.length === 0)) continue;
           this.emit("node.started", s.task.id, s.node.id, { role: s.node.role, kind: s.node.kind, input: s.input }, s.startedAt);
         }
-        await this.persist();
+        let p = this.persist();
+        if (p !== undefined) await p;
         for (const s of wave) this.request(s);
         this.pump();
         for (const s of wave) {
@@ -328,11 +329,14 @@ export class Run implements ForkJoinHost {
           }
           this.beginCommit();
           this.commit(s);
-          await this.persist();
+          // No await (and no microtask) unless the journal is asynchronous.
+          p = this.persist();
+          if (p !== undefined) await p;
         }
         this.beginCommit();
         this.forkJoin.advance(false, hasReady);
-        await this.persist();
+        p = this.persist();
+        if (p !== undefined) await p;
         continue;
       }
       this.beginCommit();
@@ -340,12 +344,14 @@ export class Run implements ForkJoinHost {
       // a task waiting for an answer may still arrive (then they wait with it).
       if (this.forkJoin.hasGroups && this.parked.length === 0) {
         this.forkJoin.advance(true, hasReady);
-        await this.persist();
+        const p = this.persist();
+        if (p !== undefined) await p;
         continue;
       }
       this.forkJoin.advance(false, hasReady);
       if (this.ready.length === 0 && this.parked.length > 0 && this.answers.length > 0) this.applyAnswer(this.answers.shift()!);
-      await this.persist();
+      const p = this.persist();
+      if (p !== undefined) await p;
       if (this.ready.length === 0) return;
     }
   }
@@ -377,15 +383,16 @@ export class Run implements ForkJoinHost {
     } else if (!(obj !== undefined && obj["approve"] === true)) {
       outcome = { ...o, ok: false, output: s.input, error: info("INTERRUPT_REJECTED", `the answer to interrupt ${it.id} must be { approve: true }, { approve: false, reason } or { output }`) };
     }
-    const next: Stage = { task: s.task, node: s.node, input: s.input, wave: this.wave + 1, order: ++this.order, state: "done", answers: s.answers, approved: true, outcome };
+    const next = new Stage(s.task, s.node, s.input, this.wave + 1, ++this.order, s.answers, undefined, true);
+    next.state = "done";
+    next.outcome = outcome;
     this.ready.push(next);
   }
 
   // ---------------------------------------------------------------- execution slots
 
   private makeStage(task: TaskState, node: GraphNode, input: JsonValue, wave: number, preFailed?: ErrorInfo, answers: readonly JsonValue[] = NO_ANSWERS): Stage {
-    const s: Stage = preFailed ? { task, node, input, preFailed, wave, order: ++this.order, state: "new", answers } : { task, node, input, wave, order: ++this.order, state: "new", answers };
-    return s;
+    return new Stage(task, node, input, wave, ++this.order, answers, preFailed, false);
   }
 
   /** Asks for a stage to be executed as soon as a slot is free. */
@@ -496,18 +503,12 @@ export class Run implements ForkJoinHost {
     const succ = this.successorsOf(s);
     const error = plan.error;
 
-    const entry: HistoryEntry = {
-      nodeId: node.id,
-      role: node.role,
-      kind: node.kind,
-      input: s.input,
-      output: plan.ok ? plan.output : null,
-      status: plan.ok ? "success" : "failure",
-      ...(error ? { error } : {}),
-      toolCalls: o.scope && o.scope.toolCalls.length > 0 ? Object.freeze(o.scope.toolCalls.slice()) : EMPTY_CALLS,
-      startedAt: o.startedAt,
-      endedAt: o.endedAt,
-    };
+    const toolCalls = o.scope !== undefined && o.scope.toolCalls.length > 0 ? Object.freeze(o.scope.toolCalls.slice()) : EMPTY_CALLS;
+    // One literal per shape (no spread): a history entry is made for every stage.
+    const entry: HistoryEntry =
+      error === undefined
+        ? { nodeId: node.id, role: node.role, kind: node.kind, input: s.input, output: plan.ok ? plan.output : null, status: plan.ok ? "success" : "failure", toolCalls, startedAt: o.startedAt, endedAt: o.endedAt }
+        : { nodeId: node.id, role: node.role, kind: node.kind, input: s.input, output: plan.ok ? plan.output : null, status: plan.ok ? "success" : "failure", error, toolCalls, startedAt: o.startedAt, endedAt: o.endedAt };
     task.history.push(Object.freeze(entry));
 
     const route = plan.route;

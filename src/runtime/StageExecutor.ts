@@ -14,7 +14,7 @@ import { NotJsonError, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
-import { info, InterruptSignal, StageScope, type Stage, type StageOutcome } from "./task.js";
+import { info, InterruptSignal, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
 /** Services a run needs from the engine. Internal. */
@@ -97,47 +97,25 @@ export class StageExecutor {
     const startedMs = performance.now();
     const startedAt = isoNow();
     stage.startedAt = startedAt;
-    const { node, task } = stage;
-    const fail = (error: ErrorInfo, scope: StageScope | undefined): StageOutcome => outcome(false, stage.input, error, startedAt, startedMs, scope);
+    const node = stage.node;
 
-    if (stage.preFailed) return fail(stage.preFailed, undefined);
+    if (stage.preFailed) return outcome(false, stage.input, stage.preFailed, startedAt, startedMs, undefined);
     if (node.interrupt === "before" && stage.answers.length === 0) {
-      return { ok: false, output: stage.input, startedAt, endedAt: startedAt, durationMs: 0, scope: undefined, interrupt: { kind: "before", payload: stage.input } };
+      return new Outcome(false, stage.input, undefined, startedAt, startedAt, 0, undefined, { kind: "before", payload: stage.input });
     }
-    if (this.runSignal.aborted) return fail(info("ABORTED", "the run was cancelled before this node started"), undefined);
+    const runSignal = this.runSignal;
+    if (runSignal.aborted) return outcome(false, stage.input, info("ABORTED", "the run was cancelled before this node started"), startedAt, startedMs, undefined);
     if (node.schemaIn) {
       const problems = node.schemaIn.validate(stage.input);
-      if (problems.length > 0) return fail(info("SCHEMA_IN_FAILED", `input does not match schema_in "${node.schemaIn.name}": ${problems.join("; ")}`), undefined);
+      if (problems.length > 0) return outcome(false, stage.input, info("SCHEMA_IN_FAILED", `input does not match schema_in "${node.schemaIn.name}": ${problems.join("; ")}`), startedAt, startedMs, undefined);
     }
 
-    // The stage's signal: the run's, plus the node's timeout. Created lazily for deterministic
-    // handlers (most never look at it); a stage must not leave a listener on the run's signal
-    // (Node warns past 10, and a long run has thousands of stages) or a timer behind.
+    // The stage's signal: the run's, plus the node's timeout. Its AbortController is created on
+    // first use (most deterministic handlers never look at it); no closure per stage.
     const timeoutMs = node.timeoutMs;
-    const runSignal = this.runSignal;
-    let controller: AbortController | undefined;
-    let forward: (() => void) | undefined;
-    const signal = (): AbortSignal => {
-      if (controller === undefined) {
-        if (timeoutMs === undefined && runSignal === NEVER) return NEVER;
-        controller = new AbortController();
-        if (runSignal !== NEVER) {
-          if (runSignal.aborted) controller.abort(runSignal.reason);
-          else {
-            const c = controller;
-            forward = () => c.abort(runSignal.reason);
-            runSignal.addEventListener("abort", forward, { once: true });
-          }
-        }
-      }
-      return controller.signal;
-    };
-    const cleanup = (): void => {
-      if (forward !== undefined) runSignal.removeEventListener("abort", forward);
-    };
-
+    const sig = new StageSignal(runSignal, timeoutMs !== undefined);
     const needsScope = node.kind === "agent" || node.tools.length > 0 || node.context !== "none";
-    const scope = needsScope ? new StageScope(task.id, node.id, signal()) : undefined;
+    const scope = needsScope ? new StageScope(stage.task.id, node.id, sig.get()) : undefined;
 
     let context: JsonValue = null;
     if (node.context !== "none") {
@@ -151,54 +129,64 @@ export class StageExecutor {
       } catch (err) {
         const e = toErrorInfo(err, "CONTEXT_FAILED");
         scope!.emit("context.failed", { profile: node.context, error: info("CONTEXT_FAILED", e.message) });
-        cleanup();
-        return fail(info("CONTEXT_FAILED", e.message), scope);
+        sig.cleanup();
+        return outcome(false, stage.input, info("CONTEXT_FAILED", e.message), startedAt, startedMs, scope);
       }
     }
 
     const fallback = node.kind === "agent" ? "AGENT_FAILED" : "HANDLER_FAILED";
     let raw: unknown;
     try {
-      raw = this.invoke(stage, context, scope, signal);
+      raw = this.invoke(stage, context, scope, sig);
     } catch (err) {
-      cleanup();
+      sig.cleanup();
       if (err instanceof InterruptSignal) return suspended(stage, err, startedAt, startedMs, scope);
-      return fail(toErrorInfo(err, fallback), scope);
+      return outcome(false, stage.input, toErrorInfo(err, fallback), startedAt, startedMs, scope);
     }
     if (!isPromiseLike(raw)) {
-      cleanup();
+      sig.cleanup();
       // A synchronous handler cannot be pre-empted; one that overran its budget is still
       // reported as timed out, so a timeout means the same thing for every handler.
       if (timeoutMs !== undefined && performance.now() - startedMs > timeoutMs) {
-        return fail(info("NODE_TIMEOUT", `node "${node.id}" ran synchronously for longer than timeout_ms ${timeoutMs} (a synchronous handler cannot be interrupted; make it async and watch ctx.signal)`), scope);
+        return outcome(false, stage.input, info("NODE_TIMEOUT", `node "${node.id}" ran synchronously for longer than timeout_ms ${timeoutMs} (a synchronous handler cannot be interrupted; make it async and watch ctx.signal)`), startedAt, startedMs, scope);
       }
       return this.finish(stage, raw, startedAt, startedMs, scope);
     }
-    // Async: race the handler against cancellation and the timeout, so a handler that ignores
-    // its signal (or never settles) cannot hold the run hostage.
+    return this.race(stage, raw, sig, startedAt, startedMs, scope, fallback);
+  }
+
+  /**
+   * Async: races the handler against cancellation and the timeout, so a handler that ignores
+   * its signal (or never settles) cannot hold the run hostage.
+   */
+  private race(stage: Stage, raw: PromiseLike<unknown>, sig: StageSignal, startedAt: string, startedMs: number, scope: StageScope | undefined, fallback: string): Promise<StageOutcome> {
+    const node = stage.node;
+    const timeoutMs = node.timeoutMs;
+    const fail = (error: ErrorInfo): StageOutcome => outcome(false, stage.input, error, startedAt, startedMs, scope);
     return new Promise<StageOutcome>((resolve) => {
       let done = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let s: AbortSignal = NEVER;
       const settle = (o: StageOutcome): void => {
         if (done) return;
         done = true;
         if (timer !== undefined) clearTimeout(timer);
-        if (controller !== undefined) controller.signal.removeEventListener("abort", onAbort);
-        cleanup();
+        if (s !== NEVER) s.removeEventListener("abort", onAbort);
+        sig.cleanup();
         resolve(o);
       };
       const onAbort = (): void => {
-        const reason: unknown = controller?.signal.reason;
-        settle(fail(isTimeout(reason) ? reason : info("ABORTED", "the run was cancelled while this node was running"), scope));
+        const reason: unknown = s.reason;
+        settle(fail(isTimeout(reason) ? reason : info("ABORTED", "the run was cancelled while this node was running")));
       };
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           const e = info("NODE_TIMEOUT", `node "${node.id}" exceeded timeout_ms ${timeoutMs}`);
-          if (controller !== undefined) controller.abort(e);
-          else settle(fail(e, scope));
+          sig.abort(e);
+          if (s === NEVER) settle(fail(e));
         }, timeoutMs);
       }
-      const s = timeoutMs !== undefined || runSignal !== NEVER ? signal() : NEVER;
+      s = sig.get();
       if (s !== NEVER) {
         if (s.aborted) onAbort();
         else s.addEventListener("abort", onAbort, { once: true });
@@ -206,54 +194,22 @@ export class StageExecutor {
       try {
         // Adopted once, with our own callbacks: a hostile thenable can call them any number of
         // times (only the first counts) or never (the timeout ends the stage).
-        (raw as PromiseLike<unknown>).then(
+        raw.then(
           (value) => settle(this.finish(stage, value, startedAt, startedMs, scope)),
-          (err: unknown) => settle(err instanceof InterruptSignal ? suspended(stage, err, startedAt, startedMs, scope) : fail(toErrorInfo(err, fallback), scope)),
+          (err: unknown) => settle(err instanceof InterruptSignal ? suspended(stage, err, startedAt, startedMs, scope) : fail(toErrorInfo(err, fallback))),
         );
       } catch (err) {
-        settle(fail(toErrorInfo(err, fallback), scope));
+        settle(fail(toErrorInfo(err, fallback)));
       }
     });
   }
 
-  private invoke(stage: Stage, context: JsonValue, scope: StageScope | undefined, signal: () => AbortSignal): unknown {
-    const { node, task, input } = stage;
+  private invoke(stage: Stage, context: JsonValue, scope: StageScope | undefined, sig: StageSignal): unknown {
+    const { node, input } = stage;
     if (node.kind === "agent") return this.services.callAgent(node, input, context, scope!);
     const handler = this.services.handlers.get(node.id);
     if (handler === undefined) return input;
-    const services = this.services;
-    const answers = stage.answers;
-    let interrupts = 0;
-    const ctx: HandlerContext = {
-      taskId: task.id,
-      nodeId: node.id,
-      get signal() {
-        return signal();
-      },
-      context,
-      ...(answers.length > 0 ? { resumeValue: answers[answers.length - 1]! } : {}),
-      interrupt(payload?: unknown): JsonValue {
-        // The n-th call returns the n-th answer once the run was resumed with it; until then it
-        // suspends the stage (the handler runs again from the start when the answer comes).
-        const i = interrupts++;
-        if (i < answers.length) return answers[i]!;
-        let sealed: JsonValue;
-        try {
-          sealed = sealJson(payload === undefined ? null : payload);
-        } catch (err) {
-          throw new StageError("HANDLER_FAILED", `ctx.interrupt() payload must be JSON data: ${errorMessage(err)}`);
-        }
-        throw new InterruptSignal(sealed);
-      },
-      callTool(toolId: string, args?: unknown): Promise<JsonValue> {
-        if (scope === undefined || !node.tools.includes(toolId)) {
-          const allowed = node.tools.length > 0 ? node.tools.join(", ") : "none";
-          return Promise.reject(new StageError("TOOL_NOT_ALLOWED", `node "${node.id}" may not call tool "${toolId}"; add it to the node's tools: list in workflow.yaml (allowed: ${allowed})`));
-        }
-        return services.callTool(node, toolId, args, scope);
-      },
-    };
-    return handler(input, ctx);
+    return handler(input, new StageContext(stage, context, scope, sig, this.services));
   }
 
   private finish(stage: Stage, value: unknown, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
@@ -276,7 +232,7 @@ export class StageExecutor {
 }
 
 function suspended(stage: Stage, signal: InterruptSignal, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
-  return { ok: false, output: stage.input, startedAt, endedAt: isoNow(), durationMs: performance.now() - startedMs, scope, interrupt: { kind: "handler", payload: signal.payload } };
+  return new Outcome(false, stage.input, undefined, startedAt, isoNow(), performance.now() - startedMs, scope, { kind: "handler", payload: signal.payload });
 }
 
 function isTimeout(reason: unknown): reason is ErrorInfo {
@@ -284,6 +240,114 @@ function isTimeout(reason: unknown): reason is ErrorInfo {
 }
 
 function outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
-  const durationMs = performance.now() - startedMs;
-  return { ok, output, ...(error ? { error } : {}), startedAt, endedAt: isoNow(), durationMs, scope };
+  return new Outcome(ok, output, error, startedAt, isoNow(), performance.now() - startedMs, scope, undefined);
+}
+
+/**
+ * A stage's cancellation: the run's signal, plus the node's timeout when it has one. The
+ * AbortController is created on first use; a stage must not leave a listener on the run's
+ * signal (Node warns past 10, and a long run has thousands of stages) or a timer behind.
+ */
+class StageSignal {
+  private controller: AbortController | undefined = undefined;
+  private forward: (() => void) | undefined = undefined;
+  constructor(
+    private readonly runSignal: AbortSignal,
+    private readonly timed: boolean,
+  ) {}
+
+  get(): AbortSignal {
+    if (this.controller === undefined) {
+      const runSignal = this.runSignal;
+      if (!this.timed && runSignal === NEVER) return NEVER;
+      const c = new AbortController();
+      this.controller = c;
+      if (runSignal !== NEVER) {
+        if (runSignal.aborted) c.abort(runSignal.reason);
+        else {
+          this.forward = () => c.abort(runSignal.reason);
+          runSignal.addEventListener("abort", this.forward, { once: true });
+        }
+      }
+    }
+    return this.controller.signal;
+  }
+
+  /** Aborts the stage's signal, if anyone has it. */
+  abort(reason: unknown): void {
+    this.controller?.abort(reason);
+  }
+
+  cleanup(): void {
+    if (this.forward !== undefined) {
+      this.runSignal.removeEventListener("abort", this.forward);
+      this.forward = undefined;
+    }
+  }
+}
+
+/**
+ * The `ctx` a handler receives. A class (one shape, no closures until a method is taken): it is
+ * made for every stage. `signal`, `interrupt` and `callTool` are accessors on the prototype; the
+ * methods they return are bound, so `const { callTool } = ctx` works.
+ */
+class StageContext implements HandlerContext {
+  readonly taskId: string;
+  readonly nodeId: string;
+  readonly context: JsonValue;
+  // True private fields: JSON.stringify(ctx) and Object.keys(ctx) see only the public data.
+  readonly #stage: Stage;
+  readonly #scope: StageScope | undefined;
+  readonly #sig: StageSignal;
+  readonly #services: RunServices;
+  #interrupts = 0;
+  #boundInterrupt: ((payload?: unknown) => JsonValue) | undefined = undefined;
+  #boundCallTool: ((toolId: string, args?: unknown) => Promise<JsonValue>) | undefined = undefined;
+  constructor(stage: Stage, context: JsonValue, scope: StageScope | undefined, sig: StageSignal, services: RunServices) {
+    this.taskId = stage.task.id;
+    this.nodeId = stage.node.id;
+    this.context = context;
+    this.#stage = stage;
+    this.#scope = scope;
+    this.#sig = sig;
+    this.#services = services;
+  }
+
+  get signal(): AbortSignal {
+    return this.#sig.get();
+  }
+
+  get resumeValue(): JsonValue | undefined {
+    const answers = this.#stage.answers;
+    return answers.length > 0 ? answers[answers.length - 1] : undefined;
+  }
+
+  get interrupt(): (payload?: unknown) => JsonValue {
+    return (this.#boundInterrupt ??= (payload?: unknown): JsonValue => {
+      // The n-th call returns the n-th answer once the run was resumed with it; until then it
+      // suspends the stage (the handler runs again from the start when the answer comes).
+      const answers = this.#stage.answers;
+      const i = this.#interrupts++;
+      if (i < answers.length) return answers[i]!;
+      let sealed: JsonValue;
+      try {
+        sealed = sealJson(payload === undefined ? null : payload);
+      } catch (err) {
+        throw new StageError("HANDLER_FAILED", `ctx.interrupt() payload must be JSON data: ${errorMessage(err)}`);
+      }
+      throw new InterruptSignal(sealed);
+    });
+  }
+
+  get callTool(): (toolId: string, args?: unknown) => Promise<JsonValue> {
+    return (this.#boundCallTool ??= (toolId: string, args?: unknown): Promise<JsonValue> => {
+      const node = this.#stage.node;
+      const scope = this.#scope;
+      if (scope === undefined || !node.tools.includes(toolId)) {
+        const allowed = node.tools.length > 0 ? node.tools.join(", ") : "none";
+        return Promise.reject(new StageError("TOOL_NOT_ALLOWED", `node "${node.id}" may not call tool "${toolId}"; add it to the node's tools: list in workflow.yaml (allowed: ${allowed})`));
+      }
+      return this.#services.callTool(node, toolId, args, scope);
+    });
+  }
 }

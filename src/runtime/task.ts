@@ -58,16 +58,19 @@ export class TaskState {
     return this.history[this.history.length - 1]?.nodeId;
   }
   toResult(): TaskResult {
-    const r: TaskResult = {
-      taskId: this.id,
-      status: this.status ?? "failure",
-      output: this.output,
-      ...(this.error ? { error: this.error } : {}),
-      input: this.input,
-      lineage: this.lineage,
-      ...(this.fork ? { parentTaskId: this.fork.parent.id } : {}),
-      history: Object.freeze(this.history.slice()),
-    };
+    const history = Object.freeze(this.history.slice());
+    const status = this.status ?? "failure";
+    const error = this.error;
+    const fork = this.fork;
+    // One literal per shape (no spreads: this runs once per task).
+    const r: TaskResult =
+      error === undefined
+        ? fork === undefined
+          ? { taskId: this.id, status, output: this.output, input: this.input, lineage: this.lineage, history }
+          : { taskId: this.id, status, output: this.output, input: this.input, lineage: this.lineage, parentTaskId: fork.parent.id, history }
+        : fork === undefined
+          ? { taskId: this.id, status, output: this.output, error, input: this.input, lineage: this.lineage, history }
+          : { taskId: this.id, status, output: this.output, error, input: this.input, lineage: this.lineage, parentTaskId: fork.parent.id, history };
     return Object.freeze(r);
   }
 }
@@ -97,13 +100,27 @@ export class StageScope {
 export interface StageOutcome {
   readonly ok: boolean;
   readonly output: JsonValue;
-  readonly error?: ErrorInfo;
+  readonly error?: ErrorInfo | undefined;
   readonly startedAt: string;
   readonly endedAt: string;
   readonly durationMs: number;
   readonly scope: StageScope | undefined;
   /** The stage suspended the run instead of finishing (`interrupt: before`, `ctx.interrupt()`). */
-  readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue };
+  readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue } | undefined;
+}
+
+/** A {@link StageOutcome} with one fixed shape (every stage builds one; no spreads). */
+export class Outcome implements StageOutcome {
+  constructor(
+    readonly ok: boolean,
+    readonly output: JsonValue,
+    readonly error: ErrorInfo | undefined,
+    readonly startedAt: string,
+    readonly endedAt: string,
+    readonly durationMs: number,
+    readonly scope: StageScope | undefined,
+    readonly interrupt: { readonly kind: "before" | "handler"; readonly payload: JsonValue } | undefined,
+  ) {}
 }
 
 /** Thrown by `ctx.interrupt()` to suspend the stage; never seen by users unless they catch it. */
@@ -117,32 +134,34 @@ export class InterruptSignal extends Error {
 /**
  * One unit of work: a task at a node with its input. Created once (by routing, a fork or a
  * merge firing) and then executed at most once, as early as its input is known; its commit
- * happens later, in the logical order.
+ * happens later, in the logical order. A class so every stage has one shape.
  */
-export interface Stage {
-  readonly task: TaskState;
-  readonly node: GraphNode;
-  readonly input: JsonValue;
-  /** Set for merge stages whose failure policy already decided the outcome. */
-  readonly preFailed?: ErrorInfo;
-  /** Logical depth (wave number): earlier waves get execution slots first. */
-  readonly wave: number;
-  /** Start order among stages of its wave, for fair slot assignment. */
-  readonly order: number;
-  /** Answers given to this stage's interrupts so far (a re-run after `ctx.interrupt()` or `before`). */
-  readonly answers: readonly JsonValue[];
-  /** An `interrupt: after` answered: commit the (possibly replaced) outcome without asking again. */
-  readonly approved?: boolean;
+export class Stage {
   /** Execution state. */
-  state: "new" | "queued" | "running" | "done";
-  startedAt?: string;
-  outcome?: StageOutcome;
+  state: "new" | "queued" | "running" | "done" = "new";
+  startedAt: string | undefined = undefined;
+  outcome: StageOutcome | undefined = undefined;
   /** Called once {@link outcome} is set, when the commit is waiting for it. */
-  waiter?: () => void;
+  waiter: (() => void) | undefined = undefined;
   /** Computed once from the outcome (see transition.ts). */
-  plan?: Plan;
+  plan: Plan | undefined = undefined;
   /** The stages and tasks its commit creates (Run's bookkeeping), computed once. */
-  successors?: unknown;
+  successors: unknown = undefined;
+  constructor(
+    readonly task: TaskState,
+    readonly node: GraphNode,
+    readonly input: JsonValue,
+    /** Logical depth (wave number): earlier waves get execution slots first. */
+    readonly wave: number,
+    /** Start order among stages of its wave, for fair slot assignment. */
+    readonly order: number,
+    /** Answers given to this stage's interrupts so far (a re-run after `ctx.interrupt()` or `before`). */
+    readonly answers: readonly JsonValue[],
+    /** Set for merge stages whose failure policy already decided the outcome. */
+    readonly preFailed: ErrorInfo | undefined,
+    /** An `interrupt: after` answered: commit the (possibly replaced) outcome without asking again. */
+    readonly approved: boolean,
+  ) {}
 }
 
 /** A frozen `{ code, message[, path] }`. */

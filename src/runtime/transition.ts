@@ -25,7 +25,7 @@ export type Route =
 export interface Plan {
   /** Success after routing checks (a decision that names no edge, a split without items fail here). */
   readonly ok: boolean;
-  readonly error?: ErrorInfo;
+  readonly error: ErrorInfo | undefined;
   /** The node's output (events, history); the stage input on failure. */
   readonly output: JsonValue;
   /** The task's current output after this stage. */
@@ -33,8 +33,34 @@ export interface Plan {
   /** A failed node whose task carries on (`continue_on_failure`). */
   readonly continued: boolean;
   /** For decisions: the name the output selected and the edge it picked. */
-  readonly decision?: { readonly selected: string; readonly edge: GraphEdge };
+  readonly decision: { readonly selected: string; readonly edge: GraphEdge } | undefined;
   readonly route: Route;
+}
+
+/** One shape for every plan (a plan is made per stage). */
+class PlanOf implements Plan {
+  constructor(
+    readonly ok: boolean,
+    readonly error: ErrorInfo | undefined,
+    readonly output: JsonValue,
+    readonly taskOutput: JsonValue,
+    readonly continued: boolean,
+    readonly decision: Plan["decision"],
+    readonly route: Route,
+  ) {}
+}
+
+const END_OK: Route = Object.freeze({ kind: "end", failed: false });
+const END_FAILED: Route = Object.freeze({ kind: "end", failed: true });
+/** `follow` routes are the same object for every stage along one edge. */
+const follows = new WeakMap<GraphEdge, Route>();
+function followRoute(edge: GraphEdge): Route {
+  let r = follows.get(edge);
+  if (r === undefined) {
+    r = Object.freeze({ kind: "follow", edge });
+    follows.set(edge, r);
+  }
+  return r;
 }
 
 /**
@@ -68,29 +94,38 @@ export function transition(node: GraphNode, input: JsonValue, outcome: { readonl
   if (!ok) {
     // Decisions and splits cannot route without a valid output; exits end the task anyway.
     continued = node.continueOnFailure && node.role !== "decision" && node.role !== "split" && node.role !== "exit" && !aborted;
-    if (!continued) return { ok, ...(error ? { error } : {}), output, taskOutput, continued, route: { kind: "end", failed: true } };
+    if (!continued) return new PlanOf(ok, error, output, taskOutput, continued, undefined, END_FAILED);
   } else {
     // A bare string from a decision only names the edge; the data flowing on is its input.
     taskOutput = node.role === "decision" && typeof output === "string" ? input : output;
   }
 
-  const base = { ok, ...(error ? { error } : {}), output, taskOutput, continued };
+  let route: Route;
   switch (node.role) {
     case "exit":
-      return node.alwaysFail
-        ? { ...base, route: { kind: "end", failed: true, error: info("ALWAYS_FAIL", `exit "${node.id}" is marked always_fail`) } }
-        : { ...base, route: { kind: "end", failed: false } };
+      route = node.alwaysFail ? { kind: "end", failed: true, error: info("ALWAYS_FAIL", `exit "${node.id}" is marked always_fail`) } : END_OK;
+      break;
     case "decision":
-      return { ...base, decision: decision!, route: { kind: "follow", edge: decision!.edge } };
-    case "branch":
-      return { ...base, route: { kind: "fork", fork: "branch", routes: node.outEdges.map((edge) => ({ edge, input: taskOutput })) } };
+      route = followRoute(decision!.edge);
+      break;
+    case "branch": {
+      const edges = node.outEdges;
+      const routes: { readonly edge: GraphEdge; readonly input: JsonValue }[] = new Array(edges.length);
+      for (let i = 0; i < edges.length; i++) routes[i] = { edge: edges[i]!, input: taskOutput };
+      route = { kind: "fork", fork: "branch", routes };
+      break;
+    }
     case "split": {
       const items = output as readonly JsonValue[];
-      return { ...base, route: { kind: "fork", fork: "split", routes: items.map((item, i) => ({ edge: splitEdgeFor(i, node.outEdges), input: item })) } };
+      const routes: { readonly edge: GraphEdge; readonly input: JsonValue }[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) routes[i] = { edge: splitEdgeFor(i, node.outEdges), input: items[i]! };
+      route = { kind: "fork", fork: "split", routes };
+      break;
     }
     default: {
       const edge = node.outEdges[0];
-      return { ...base, route: edge ? { kind: "follow", edge } : { kind: "end", failed: false } };
+      route = edge ? followRoute(edge) : END_OK;
     }
   }
+  return new PlanOf(ok, error, output, taskOutput, continued, decision, route);
 }
