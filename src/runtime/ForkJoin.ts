@@ -12,7 +12,6 @@
 import type { GraphEdge, GraphNode, WorkflowGraph } from "../dag/types.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
 import type { EdgeRef, ErrorInfo, Status } from "../telemetry/events.js";
-import { compareArrivals } from "./router.js";
 import { info, TaskState, type ForkFrame } from "./task.js";
 
 /** What the fork-join module needs from the run loop. */
@@ -120,6 +119,8 @@ export class ForkJoin {
    * left, so a merge never waits forever.
    */
   advance(force: boolean, hasReady: () => boolean): void {
+    // Most commits leave nothing to fire or settle.
+    if (this.groups.length === 0 && this.forksToCheck.size === 0) return;
     for (;;) {
       // Settle first: a fork whose children all failed fires its own join, which makes its parent
       // pending again; an outer merge that parent is heading to must not fire before it arrives.
@@ -165,7 +166,7 @@ export class ForkJoin {
     const arrivals = group.arrivals.slice().sort((a, b) =>
       fork?.kind === "split"
         ? a.task.itemIndex - b.task.itemIndex || a.edgeIndex - b.edgeIndex
-        : compareArrivals({ edgeIndex: a.edgeIndex, itemIndex: a.task.itemIndex }, { edgeIndex: b.edgeIndex, itemIndex: b.task.itemIndex }),
+        : a.edgeIndex - b.edgeIndex || a.task.itemIndex - b.task.itemIndex, // compareArrivals, without allocating keys
     );
     const failed = fork
       ? fork.children.filter((c) => c.status === "failure" && this.failedBefore(c, node.id)).map((c) => freezeShell({ node_id: c.lastNode() ?? fork.nodeId, task_id: c.id, ...(c.error ? { error: c.error } : {}) }))

@@ -19,7 +19,7 @@
 import type { GraphEdge, GraphNode, WorkflowGraph } from "../dag/types.js";
 import { errorMessage } from "../errors.js";
 import { freezeShell, type JsonValue } from "../json.js";
-import type { EngineEvent, ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
+import type { EdgeRef, EngineEvent, ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { edgeRef, ForkJoin, type ForkJoinHost } from "./ForkJoin.js";
 import { StageExecutor, type RunServices } from "./StageExecutor.js";
@@ -557,19 +557,24 @@ export class Run implements ForkJoinHost {
   }
 
   private commitFork(parent: TaskState, node: GraphNode, kind: "branch" | "split", edges: readonly GraphEdge[], fork: NonNullable<Successors["fork"]>): void {
-    const made = fork.children.map((c, i) => ({ child: c.child, next: c.next, edge: edges[i]!, ref: edgeRef(edges[i]!) }));
-    for (const m of made) this.tasks.push(m.child);
-    if (kind === "branch") {
-      this.emit("routing.branch", parent.id, node.id, { clones: freezeShell(made.map((m) => freezeShell({ taskId: m.child.id, edge: m.ref }))) });
-    } else {
-      this.emit("routing.split", parent.id, node.id, { count: made.length, subtasks: freezeShell(made.map((m, i) => freezeShell({ taskId: m.child.id, edge: m.ref, index: i }))) });
+    const children = fork.children;
+    const n = children.length;
+    const listed: { readonly taskId: string; readonly edge: EdgeRef; readonly index?: number }[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const child = children[i]!.child;
+      this.tasks.push(child);
+      listed[i] = kind === "branch" ? freezeShell({ taskId: child.id, edge: edgeRef(edges[i]!) }) : freezeShell({ taskId: child.id, edge: edgeRef(edges[i]!), index: i });
     }
-    for (const [i, m] of made.entries()) {
-      if (kind === "branch") this.emit("clone.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref });
-      else this.emit("subtask.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: m.child.id, edge: m.ref, index: i });
-      this.emit("task.started", m.child.id, undefined, { input: m.child.input, startNode: m.edge.to, parentTaskId: parent.id, lineage: m.child.lineage });
+    if (kind === "branch") this.emit("routing.branch", parent.id, node.id, { clones: freezeShell(listed) });
+    else this.emit("routing.split", parent.id, node.id, { count: n, subtasks: freezeShell(listed as { taskId: string; edge: EdgeRef; index: number }[]) });
+    for (let i = 0; i < n; i++) {
+      const child = children[i]!.child;
+      const ref = edgeRef(edges[i]!);
+      if (kind === "branch") this.emit("clone.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: child.id, edge: ref });
+      else this.emit("subtask.created", parent.id, node.id, { parentTaskId: parent.id, childTaskId: child.id, edge: ref, index: i });
+      this.emit("task.started", child.id, undefined, { input: child.input, startNode: edges[i]!.to, parentTaskId: parent.id, lineage: child.lineage });
     }
-    for (const m of made) this.follow(m.child, m.edge, m.next);
+    for (let i = 0; i < n; i++) this.follow(children[i]!.child, edges[i]!, children[i]!.next);
   }
 
   // ---------------------------------------------------------------- ForkJoinHost
