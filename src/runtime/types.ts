@@ -7,7 +7,12 @@ import type { RunUsage } from "../agents/AgentRunner.js";
 import type { JsonValue } from "../json.js";
 import type { ErrorInfo, NodeKind, NodeRole, Status } from "../telemetry/events.js";
 
-/** What a handler or tool gets besides its input. Plain data and functions; no engine objects. */
+/**
+ * What a handler gets besides its input: data and functions, no engine objects. `signal`,
+ * `resumeValue`, `interrupt` and `callTool` are accessors (the signal is created only when read;
+ * the functions are bound, so `const { callTool, signal } = ctx` works); a spread copy
+ * `{ ...ctx }` keeps only `taskId`, `nodeId` and `context`, so pass `ctx` itself along.
+ */
 export interface HandlerContext {
   /** Id of the task being executed. */
   readonly taskId: string;
