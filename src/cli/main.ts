@@ -103,7 +103,7 @@ export function buildProgram(io: CliIO): Command {
     .command("validate")
     .description("check a config directory for everything run would reject (modules imported, exports, tools, providers' key variables, required plugins): exit 0 with a summary, or 2 listing every problem")
     .argument("<configDir>", "config directory holding workflow.yaml")
-    .option("--static", "check the manifests and the DAG only; import no module")
+    .option("--static", "check without importing modules or starting MCP servers (manifests, DAG, providers, memory files, built-in tool permissions)")
     .option("--json", "print the report as JSON on stdout")
     .action(async (configDir: string, opts: { static?: boolean; json?: boolean }) => {
       await validateCommand(configDir, opts, io);

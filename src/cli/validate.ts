@@ -1,8 +1,9 @@
 /**
  * `agent-engine validate`: everything `run` would reject, reported all at once, without running
- * anything: manifests and DAG rules, then (unless `--static`) handler modules and their exports,
- * tool implementations and MCP servers (connected, then closed), LLM providers (script files, API key variables), memory files, and
- * plugins (imported and constructed, never started).
+ * anything: manifests and DAG rules, LLM providers (script files, API key variables, output
+ * schemas), memory files, built-in tools' permissions and roots; then (unless `--static`)
+ * handler modules and their exports, tool implementations, MCP servers (connected, their tools
+ * listed, then closed) and plugins (imported and constructed, never started).
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { inspectPlugins } from "../plugins/loader.js";
 import { ContextAssembler } from "../runtime/ContextAssembler.js";
 import { compileToolSchema, resolveHandlers } from "../runtime/Engine.js";
 import { loadExport } from "../runtime/loadExport.js";
-import { checkToolManifests } from "../tools/permissions.js";
+import { checkToolsStatically } from "../tools/builtins.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { CliExit, type CliIO } from "./output.js";
 
@@ -63,7 +64,7 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
 
   // Providers: script files and API key variables (no import needed, so also with --static).
   try {
-    const agents = await AgentRunner.create({ manifest: config.agents, configDir: config.dir, ...(config.files.agents ? { file: config.files.agents } : {}) });
+    const agents = await AgentRunner.create({ manifest: config.agents, configDir: config.dir, schemas: config.schemas, ...(config.files.agents ? { file: config.files.agents } : {}) });
     if (graph.nodeList.some((n) => n.kind === "agent")) problems.push(...agents.check(config.files.agents));
   } catch (err) {
     problems.push(...detailsOf(err, { code: "CONFIG_SCHEMA", ...(config.files.agents ? { file: config.files.agents } : {}) }));
@@ -75,7 +76,8 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
   }
 
   if (isStatic) {
-    problems.push(...checkToolManifests(config.tools?.tools ?? [], { ...(config.files.tools ? { file: config.files.tools } : {}), locate: (p) => config.locate("tools", p) }));
+    // Built-in tools' permissions and roots need no import; MCP servers are not started.
+    problems.push(...(await checkToolsStatically(config.tools?.tools ?? [], config.dir, { ...(config.files.tools ? { file: config.files.tools } : {}), locate: (p) => config.locate("tools", p) })));
   } else {
     try {
       await resolveHandlers(graph, config, {});

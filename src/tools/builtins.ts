@@ -11,7 +11,7 @@ import type { ToolContext } from "../runtime/types.js";
 import { runCommandTool } from "./commandTool.js";
 import { listDirTool, readFileTool, resolveRoot, writeFileTool } from "./fsTools.js";
 import { httpRequestTool, normalizeHostEntry } from "./httpTool.js";
-import { PERMISSION_DEFAULTS, type BuiltinToolType } from "./permissions.js";
+import { checkToolManifests, isBuiltinType, PERMISSION_DEFAULTS, type BuiltinToolType, type ToolsFileLocator } from "./permissions.js";
 
 const path = { type: "string", description: "Path relative to the tool's filesystem_root (no .., not absolute)." };
 
@@ -102,4 +102,22 @@ export async function createBuiltin(type: BuiltinToolType, m: ToolManifest, conf
       return (args: { program: string; args?: string[] }, ctx: ToolContext) => runCommandTool(perms, args, ctx.signal);
     }
   }
+}
+
+/**
+ * Everything about tools.yaml's built-in tools and MCP server entries that can be checked
+ * without importing a module or starting a server (what `validate --static` reports): the
+ * permissions each built-in needs ({@link checkToolManifests}), and that every
+ * `filesystem_root` exists and is a directory (resolved against `configDir`, as at engine
+ * start). Returns `CONFIG_TOOL_PERMISSION` and `CONFIG_SCHEMA` problems.
+ */
+export async function checkToolsStatically(tools: readonly ToolManifest[], configDir: string, where: ToolsFileLocator = {}): Promise<ErrorDetail[]> {
+  const problems = checkToolManifests(tools, where);
+  for (const [i, t] of tools.entries()) {
+    if (t.handler !== undefined || !isBuiltinType(t.type) || problems.some((p) => p.path?.startsWith(`/tools/${i}/`))) continue;
+    const loc = where.locate?.(`/tools/${i}`);
+    const made = await createBuiltin(t.type, t, configDir, { ...(where.file ? { file: where.file } : {}), ...(loc ? { line: loc.line, column: loc.column } : {}), path: `/tools/${i}` });
+    if (typeof made !== "function") problems.push(made);
+  }
+  return problems;
 }

@@ -3,6 +3,9 @@
  * reported valid, each checked against `run` too; all problems at once; --static; --json.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { example, removeDir, writeConfigDir } from "../helpers.js";
 import { cli, hasStackTrace } from "./harness.js";
@@ -65,6 +68,11 @@ const cases: Case[] = [
     static: true,
   },
   { name: "file tool without filesystem_root", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": "tools:\n  - { id: docs, type: read_file }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /filesystem_root/, static: true },
+  { name: "file tool whose filesystem_root does not exist", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": "tools:\n  - { id: docs, type: list_dir, permissions: { filesystem_root: ./gone } }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /tool "docs".*filesystem_root \.\/gone .*does not exist/, static: true },
+  { name: "file tool whose filesystem_root is a file", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": "tools:\n  - { id: docs, type: read_file, permissions: { filesystem_root: ./f.txt } }\n", "f.txt": "x" }, code: "CONFIG_TOOL_PERMISSION", message: /tool "docs".*is not a directory/, static: true },
+  { name: "http_request without allow_network: true", files: { "workflow.yaml": wf(", tools: [fetch]"), "tools.yaml": "tools:\n  - { id: fetch, type: http_request, permissions: { allowed_hosts: [api.example.com] } }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /tool "fetch" \(type http_request\) needs permissions\.allow_network: true/, static: true },
+  { name: "run_command without allow_shell: true", files: { "workflow.yaml": wf(", tools: [git]"), "tools.yaml": "tools:\n  - { id: git, type: run_command, permissions: { allowed_programs: [git] } }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /tool "git" \(type run_command\) needs permissions\.allow_shell: true/, static: true },
+  { name: "run_command whose working directory does not exist", files: { "workflow.yaml": wf(", tools: [git]"), "tools.yaml": "tools:\n  - { id: git, type: run_command, permissions: { allow_shell: true, allowed_programs: [git], filesystem_root: ./gone } }\n" }, code: "CONFIG_TOOL_PERMISSION", message: /tool "git".*does not exist/, static: true },
   { name: "MCP server that cannot be reached", files: { "workflow.yaml": wf(", tools: [docs]"), "tools.yaml": 'tools:\n  - { id: docs, type: mcp, url: "http://127.0.0.1:9/mcp" }\n' }, code: "MCP_SERVER_FAILED", message: /MCP server "docs".*could not connect/ },
   { name: "memory file missing", files: { "workflow.yaml": wf(""), "memory.yaml": "stores:\n  - { id: docs, kind: file, path: ./docs.json }\n" }, code: "CONFIG_FILE_UNREADABLE", message: /memory store "docs"/, static: true },
   { name: "required plugin module missing", files: { "workflow.yaml": wf(""), "plugins.yaml": "plugins:\n  - { id: audit, module: ./gone.mjs, required: true }\n" }, code: "PLUGIN_MODULE_NOT_FOUND", message: /gone\.mjs/ },
@@ -148,10 +156,28 @@ edges:
     assert.doesNotMatch(v.stderr + v.stdout, /STARTED/);
   });
 
-  test("the examples are valid", async () => {
-    for (const name of ["support-triage", "summarizer", "voting-triage"]) {
-      const v = await cli(["validate", example(name)]);
-      assert.equal(v.code, 0, `${name}: ${v.stderr}`);
+  test("every example is valid, with and without --static", async () => {
+    const names = (await readdir(example(), { withFileTypes: true })).filter((d) => d.isDirectory() && existsSync(example(d.name, "workflow.yaml"))).map((d) => d.name);
+    assert.ok(names.includes("agent-tools") && names.includes("research"), names.join(", "));
+    for (const name of names) {
+      for (const args of [[], ["--static"]]) {
+        const v = await cli(["validate", example(name), ...args]);
+        assert.equal(v.code, 0, `${name} ${args.join(" ")}: ${v.stderr}`);
+      }
     }
+  });
+
+  test("--static starts no MCP server (a plain validate does, and closes it)", async () => {
+    const dir = await configDir({
+      "workflow.yaml": wf(""),
+      "tools.yaml": 'tools:\n  - { id: kb, type: mcp, command: [node, -e, "require(\'node:fs\').writeFileSync(\'started\', \'yes\')"], timeout_ms: 5000 }\n',
+    });
+    const s = await cli(["validate", dir, "--static"]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(existsSync(join(dir, "started")), false);
+    const v = await cli(["validate", dir]);
+    assert.equal(v.code, 2);
+    assert.match(v.stderr, /\[MCP_SERVER_FAILED\] MCP server "kb"/);
+    assert.equal(existsSync(join(dir, "started")), true);
   });
 });
