@@ -29,7 +29,8 @@ export { MemoryRunStore, type RunStore, type StoredRun, type StoredRunStatus, ty
 export type { JournalRecord, RecordedOutcome, Answer } from "./runtime/journal.js";
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
 export { BUILTIN_TOOL_TYPES, checkToolManifests, type BuiltinToolType } from "./tools/permissions.js";
-export { isToolAllowed, type ToolDescription } from "./tools/ToolRegistry.js";
+export { isToolAllowed } from "./tools/allowList.js";
+export type { ToolDescription } from "./tools/ToolRegistry.js";
 export type { LoadPolicy } from "./modules.js";
 export { selectDecisionEdge, selectedName, splitEdgeFor, compareArrivals, type DecisionSelection, type ArrivalKey } from "./runtime/router.js";
 export type { LlmProvider, LlmRequest, LlmResponse, ChatMessage, ToolCall, ToolSpec, RetryInfo, CallHooks } from "./agents/types.js";

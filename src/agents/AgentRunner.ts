@@ -18,6 +18,7 @@ import { EngineError, StageError, errorMessage, type ErrorCode, type ErrorDetail
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
 import type { EventPayloads, TokenUsage } from "../telemetry/events.js";
 import type { ToolCallRecord } from "../runtime/types.js";
+import { expandAllowList } from "../tools/allowList.js";
 import { createHttpProvider, secretsOf, type ProviderConfig } from "./providers/index.js";
 import type { Recorder } from "./recording.js";
 import { redactSecrets } from "./recording.js";
@@ -464,12 +465,7 @@ export class AgentRunner {
 
   /** The agent's tools as declared to the model, and the map back from names to tool ids. */
   private toolsFor(agent: AgentManifest, nodeTools: readonly string[] | undefined): AgentTools {
-    const ids: string[] = [];
-    const all = this.options.toolIds?.() ?? [];
-    for (const t of [...(agent.tools ?? []), ...(nodeTools ?? [])]) {
-      const expanded = t.endsWith(".*") ? all.filter((id) => id.startsWith(t.slice(0, -1))) : [t];
-      for (const id of expanded) if (!ids.includes(id)) ids.push(id);
-    }
+    const ids = expandAllowList([...(agent.tools ?? []), ...(nodeTools ?? [])], this.options.toolIds?.() ?? []);
     const specs: ToolSpec[] = [];
     const byName = new Map<string, string>();
     for (const id of ids) {

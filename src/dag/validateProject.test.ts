@@ -157,6 +157,13 @@ test("DAG_UNKNOWN_TOOL", () => {
   assert.match(one(problems(project(nodes, LINE_EDGES)), "DAG_UNKNOWN_TOOL").message, /tools\.yaml is missing/);
 });
 
+test("tools: lists accept <prefix>.* for declared ids and MCP servers, as agents do; other wildcards are DAG_UNKNOWN_TOOL", () => {
+  const tools = { tools: [{ id: "orders.lookup" }, { id: "kb", type: "mcp", command: ["node", "kb.mjs"] }] } as ProjectConfigInput["tools"];
+  const listing = (list: string[]) => problems(project(["s:start", { id: "w", tools: list } as N, "x:exit"], LINE_EDGES, { tools })).filter((d) => d.code === "DAG_UNKNOWN_TOOL");
+  assert.deepEqual(listing(["orders.*", "kb.*", "kb.search", "orders.lookup"]), []);
+  assert.deepEqual(listing(["order.*", "nope.*", ".*", "orders.lookup.*"]).map((d) => d.path), ["/nodes/1/tools/0", "/nodes/1/tools/1", "/nodes/1/tools/2", "/nodes/1/tools/3"]);
+});
+
 test("DAG_AMBIGUOUS_LABEL", () => {
   const nodes = ["s:start", "d:decision", "x:exit", "y:exit"];
   const d = one(problems(project(nodes, ["s>d", "d>x#go", "d>y#go"])), "DAG_AMBIGUOUS_LABEL");

@@ -437,7 +437,7 @@ function checkNodeFields(config: ProjectConfig, r: Reporter, nodes: readonly Nod
       if (typeof t !== "string") return;
       if (config.files.tools === undefined && config.tools === undefined) {
         r.add("DAG_UNKNOWN_TOOL", `${p}/tools/${k}`, `lists tool ${q(t)} but tools.yaml is missing; create tools.yaml in ${config.dir} declaring it`, at);
-      } else if (!toolsUnknown && !toolIds.has(t) && !isMcpToolRef(config, t)) {
+      } else if (!toolsUnknown && !toolIds.has(t) && !isMcpToolRef(config, t) && !wildcardOfDeclared(t, toolIds)) {
         r.add("DAG_UNKNOWN_TOOL", `${p}/tools/${k}`, `tool ${q(t)} is not declared in tools.yaml; declare it or use one of: ${list(toolIds)}`, { ...at, hint: didYouMean(t, toolIds) });
       }
     });
@@ -448,6 +448,17 @@ function checkNodeFields(config: ProjectConfig, r: Reporter, nodes: readonly Nod
       r.add("DAG_INVALID_FIELD", `${p}/context`, `context ${q(context)} is not \`none\`, \`global\` or a profile in memory.yaml; use one of: ${list(all)}`, { ...at, hint: didYouMean(context, all) });
     }
   }
+}
+
+/**
+ * `<prefix>.*` matching at least one tool id declared in tools.yaml (`orders.*` for
+ * `orders.lookup`); the same prefix rule as the runtime's allow-list check (tools/allowList.ts).
+ */
+function wildcardOfDeclared(t: string, toolIds: ReadonlySet<string>): boolean {
+  if (t.length <= 2 || !t.endsWith(".*")) return false;
+  const prefix = t.slice(0, -1);
+  for (const id of toolIds) if (id.length > prefix.length && id.startsWith(prefix)) return true;
+  return false;
 }
 
 /** `<server>.<tool>` or `<server>.*` of a `type: mcp` tool (its tools are known only when the server starts). */
@@ -504,7 +515,7 @@ export function validateReferences(config: ProjectConfig): ErrorDetail[] {
         arr(a.tools).forEach((t, k) => {
           const id = str(t);
           if (id === undefined) return;
-          const known = id.endsWith(".*") ? [...toolIds].some((x) => x.startsWith(id.slice(0, -1)) || x === id.slice(0, -2)) : toolIds.has(id);
+          const known = toolIds.has(id) || wildcardOfDeclared(id, toolIds) || (id.endsWith(".*") && toolIds.has(id.slice(0, -2)));
           if (!known) r.add("CONFIG_UNKNOWN_REF", `/agents/${i}/tools/${k}`, `tool ${q(id)} is not declared in tools.yaml; declare it or use one of: ${list(toolIds)}`, { hint: didYouMean(id, toolIds) });
         });
         const model = str(a.model);

@@ -23,7 +23,6 @@ import type { EngineEvent, EventFilter } from "../telemetry/events.js";
 import { createConsoleLogger, type Logger } from "../telemetry/logger.js";
 import { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { isoNow } from "../telemetry/clock.js";
-import { expandGraphTools } from "../tools/expandGraph.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { loadExport } from "./loadExport.js";
@@ -174,7 +173,7 @@ export class Engine {
     this.hasAgents = graph.nodeList.some((n) => n.kind === "agent");
     this.tools = tools;
     this.services = {
-      graph: expandGraphTools(graph, (list) => tools.expand(list)),
+      graph,
       bus,
       handlers,
       // The agent runner and the tool registry are engine code: a code they attach is an engine

@@ -14,6 +14,7 @@ import { NotJsonError, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
+import { isToolAllowed } from "../tools/allowList.js";
 import { info, InterruptSignal, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
@@ -343,7 +344,7 @@ class StageContext implements HandlerContext {
     return (this.#boundCallTool ??= (toolId: string, args?: unknown): Promise<JsonValue> => {
       const node = this.#stage.node;
       const scope = this.#scope;
-      if (scope === undefined || !node.tools.includes(toolId)) {
+      if (scope === undefined || !isToolAllowed(node.tools, toolId)) {
         const allowed = node.tools.length > 0 ? node.tools.join(", ") : "none";
         return Promise.reject(new StageError("TOOL_NOT_ALLOWED", `node "${node.id}" may not call tool "${toolId}"; add it to the node's tools: list in workflow.yaml (allowed: ${allowed})`));
       }

@@ -15,6 +15,7 @@ import type { ToolCallRecord, ToolContext, ToolHandler } from "../runtime/types.
 import { BUILTIN_DESCRIPTIONS, BUILTIN_SCHEMAS, createBuiltin } from "./builtins.js";
 import { connectMcpServer, loadMcpSdk, type McpConnection } from "./mcp.js";
 import { checkToolManifests, isBuiltinType } from "./permissions.js";
+import { expandAllowList } from "./allowList.js";
 import { ToolError } from "./ToolError.js";
 
 /** Where tool events go while a node runs (the runtime's stage scope). */
@@ -89,16 +90,6 @@ function capValue(value: JsonValue, cap: number): JsonValue {
     return changed ? obj : value;
   }
   return value;
-}
-
-/**
- * True when `toolId` is allowed by an allow-list (a node's `tools:` or an agent's `tools`):
- * listed as is, or `<server>.*` for a tool `<server>.<name>` of an MCP server.
- */
-export function isToolAllowed(allowList: readonly string[], toolId: string): boolean {
-  if (allowList.includes(toolId)) return true;
-  const dot = toolId.indexOf(".");
-  return dot > 0 && allowList.includes(`${toolId.slice(0, dot)}.*`);
 }
 
 /** The engine's tools. */
@@ -245,14 +236,7 @@ export class ToolRegistry {
 
   /** The concrete tool ids an allow-list names (`<server>.*` expanded), in list order, without duplicates. */
   expand(allowList: readonly string[]): string[] {
-    const out = new Set<string>();
-    for (const entry of allowList) {
-      if (entry.endsWith(".*")) {
-        const prefix = entry.slice(0, -1);
-        for (const id of this.tools.keys()) if (id.startsWith(prefix)) out.add(id);
-      } else if (this.tools.has(entry)) out.add(entry);
-    }
-    return [...out];
+    return expandAllowList(allowList, [...this.tools.keys()]).filter((id) => this.tools.has(id));
   }
 
   /**

@@ -96,6 +96,67 @@ describe("MCP servers", () => {
     }
   });
 
+  it("<id>.* allows the server's tools on every path: the start node, an agent node, a stage run again after resume; other nodes are refused", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": `
+nodes:
+  - { id: begin, kind: deterministic, role: start, tools: [fx.*] }
+  - { id: ask, kind: agent, agent: helper, role: linear, tools: [fx.*] }
+  - { id: gate, kind: deterministic, role: linear, tools: [fx.*] }
+  - { id: other, kind: deterministic, role: linear, tools: [fxx.*] }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: ask }
+  - { from: ask, to: gate }
+  - { from: gate, to: other }
+  - { from: other, to: done }
+`,
+      "tools.yaml": `tools:\n  - { id: fx, type: mcp, command: [node, ${JSON.stringify(SERVER)}] }\n  - { id: fxx.local, handler: ./local.mjs#local }\n`,
+      "local.mjs": "export const local = () => ({ local: true });\n",
+      "agents.yaml": `
+providers:
+  - id: offline
+    type: scripted
+    rules:
+      - { agent: helper, step: 1, tool_calls: [{ name: fx.add, args: { a: 2, b: 3 } }] }
+      - { agent: helper, step: 2, tool_result: '"sum":5', response: added }
+agents:
+  - { id: helper, model: m }
+`,
+    });
+    const text = (r: unknown) => (r as { structuredContent: { echoed: string } }).structuredContent.echoed;
+    const refused = (p: Promise<unknown>) => p.then(() => "allowed", (err: { code: string }) => err.code);
+    try {
+      const engine = await Engine.fromConfigDir(dir, {
+        logger: silentLogger,
+        handlers: {
+          begin: async (_i, ctx) => text(await ctx.callTool("fx.echo", { text: "from the start node" })),
+          gate: async (_i, ctx) => {
+            const answer = ctx.interrupt({ ask: "go on?" }) as string;
+            return text(await ctx.callTool("fx.echo", { text: `after resume: ${answer}` }));
+          },
+          other: async (_i, ctx) => ({ fx: await refused(ctx.callTool("fx.echo", { text: "x" })), local: await ctx.callTool("fxx.local", {}) }),
+        },
+      });
+      try {
+        const first = await engine.run({});
+        assert.equal(first.status, "interrupted", JSON.stringify(first.error));
+        assert.equal(first.history[0]!.output, "from the start node");
+        assert.equal(first.history[1]!.output, "added");
+        assert.deepEqual(first.history[1]!.toolCalls.map((c) => [c.tool, c.status]), [["fx.add", "success"]]);
+        const second = await engine.resume(first.runId, { answer: "yes" });
+        assert.equal(second.status, "success", JSON.stringify(second.error));
+        const byNode = Object.fromEntries(second.history.map((h) => [h.nodeId, h.output]));
+        assert.equal(byNode["gate"], "after resume: yes");
+        assert.deepEqual(byNode["other"], { fx: "TOOL_NOT_ALLOWED", local: { local: true } });
+      } finally {
+        await engine.shutdown();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   it("describe() gives agents each MCP tool's description and input schema; expand() resolves <id>.*", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ae-mcp-"));
     const reg = await makeRegistry([{ id: "fx", type: "mcp", command: ["node", SERVER] }, { id: "docs", type: "list_dir", permissions: { filesystem_root: "." } }], dir);
