@@ -224,7 +224,7 @@ agents:
       "workflow.yaml": WF("[ok.*, dead.*, down.*]"),
       "tools.yaml": [
         "tools:",
-        `  - { id: ok, type: mcp, command: [node, ${JSON.stringify(SERVER)}] }`,
+        `  - { id: ok, type: mcp, command: [node, ${JSON.stringify(SERVER)}], env: { MCP_FIXTURE_PID_DIR: . } }`,
         "  - { id: dead, type: mcp, command: [node, -e, \"console.error('boom at startup'); process.exit(1)\"], timeout_ms: 5000 }",
         `  - { id: down, type: mcp, url: "http://127.0.0.1:${port}/mcp", timeout_ms: 5000 }`,
         "",
@@ -241,8 +241,67 @@ agents:
         assert.match(err.details[1]!.message, /MCP server "down"/);
         return true;
       });
+      // The server that did start ("ok") was closed again.
+      const pids = (await readdir(dir)).filter((n) => n.startsWith("pid-")).map((n) => Number(n.slice(4)));
+      assert.equal(pids.length, 1);
+      assert.equal(await gone(pids[0]!), true, `MCP server ${pids[0]} outlived the failed start`);
     } finally {
       await removeDir(dir);
+    }
+  });
+
+  it("shutdown ends a stdio server that ignores the end of its stdin and SIGTERM (SIGKILL)", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": WF("[fx.*]"),
+      "tools.yaml": `tools:\n  - { id: fx, type: mcp, command: [node, ${JSON.stringify(SERVER)}], env: { MCP_FIXTURE_STUBBORN: "1", MCP_FIXTURE_PID_DIR: . } }\n`,
+    });
+    try {
+      const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, handlers: { work: (_i, ctx) => ctx.callTool("fx.pid", {}) } });
+      const result = await engine.run({});
+      const pid = (result.output as { structuredContent: { pid: number } }).structuredContent.pid;
+      assert.deepEqual(await readdir(dir).then((names) => names.filter((n) => n.startsWith("pid-"))), [`pid-${pid}`]);
+      await engine.shutdown();
+      assert.equal(await gone(pid), true, `stubborn MCP server ${pid} outlived engine.shutdown()`);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("an engine start that fails after the MCP servers started closes them: no server process is left", async () => {
+    const base = (extra: Record<string, string>, tools = "[fx.*]"): Record<string, string> => ({
+      "workflow.yaml": WF(tools),
+      "tools.yaml": "tools:\n  - { id: fx, type: mcp, command: [node, SERVER], env: { MCP_FIXTURE_PID_DIR: . } }\n".replace("SERVER", JSON.stringify(SERVER)),
+      ...extra,
+    });
+    const agentWf = `
+nodes:
+  - { id: begin, kind: deterministic, role: start }
+  - { id: work, kind: agent, agent: helper, role: linear, tools: [fx.*] }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: work }
+  - { from: work, to: done }
+`;
+    const cases: { name: string; files: Record<string, string>; store?: string; code: RegExp }[] = [
+      { name: "a tool the server does not offer", files: base({}, "[fx.nope]"), code: /DAG_UNKNOWN_TOOL/ },
+      { name: "an unset API key variable", files: base({ "workflow.yaml": agentWf, "agents.yaml": "providers:\n  - { id: p, type: openai, base_url: http://127.0.0.1:9/v1, api_key_env: AGENT_ENGINE_TEST_UNSET_MCP_KEY }\nagents:\n  - { id: helper, model: m }\n" }), code: /AGENT_ENGINE_TEST_UNSET_MCP_KEY/ },
+      { name: "a missing memory file", files: base({ "memory.yaml": "stores:\n  - { id: docs, kind: file, path: ./gone.json }\n" }), code: /gone\.json/ },
+      { name: "a required plugin that cannot load", files: base({ "plugins.yaml": "plugins:\n  - { id: audit, module: ./gone.mjs, required: true }\n" }), code: /gone\.mjs/ },
+      { name: "a run store that cannot be opened", files: base({}), store: "postgres://127.0.0.1:1/test", code: /./ },
+    ];
+    for (const c of cases) {
+      const dir = await writeConfigDir(c.files);
+      try {
+        await assert.rejects(Engine.fromConfigDir(dir, { logger: silentLogger, ...(c.store ? { store: c.store } : {}) }), (err: unknown) => {
+          assert.match(JSON.stringify((err as EngineError).details ?? (err as Error).message), c.code, c.name);
+          return true;
+        });
+        const pids = (await readdir(dir)).filter((n) => n.startsWith("pid-")).map((n) => Number(n.slice(4)));
+        assert.equal(pids.length, 1, `${c.name}: the server was started once`);
+        assert.equal(await gone(pids[0]!), true, `${c.name}: MCP server ${pids[0]} outlived the failed start`);
+      } finally {
+        await removeDir(dir);
+      }
     }
   });
 
