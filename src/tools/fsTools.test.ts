@@ -3,15 +3,16 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { EngineError } from "../errors.js";
 import { attempt, makeRegistry, makeScope } from "../../test/tools/harness.js";
 import type { ToolRegistry } from "./ToolRegistry.js";
+import { isInside, resolveInside } from "./fsTools.js";
 
 const SECRET = "TOP-SECRET-OUTSIDE";
 
@@ -160,6 +161,63 @@ describe("file tools", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("property: any string as a path (any code point, separators, NUL) resolves inside the root or is refused", async () => {
+    const conf = { toolId: "docs", root: await realpath(join(cfg, "data")), label: "./data", maxBytes: 1000 };
+    const known = fc.constantFrom("..", ".", "", "sub", "link_in", "link_out", "dir_out", "abs_link_out", "a.txt", "\\..", "..\\..", "C:", "~");
+    const segment = fc.oneof(known, fc.string({ unit: "binary", maxLength: 6 }));
+    const path = fc.array(segment, { minLength: 1, maxLength: 6 }).map((parts) => parts.join("/"));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(path, fc.string({ unit: "binary" })), async (p) => {
+        let real: string;
+        try {
+          real = await resolveInside(conf, p);
+        } catch (err) {
+          assert.ok(err instanceof EngineError);
+          assert.ok(["TOOL_PERMISSION_DENIED", "TOOL_FAILED"].includes(err.code), err.code);
+          return;
+        }
+        assert.ok(isInside(conf.root, real), `${JSON.stringify(p)} resolved to ${real}`);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("property: random paths never write outside the root (through .., symlinks or absolute paths)", async () => {
+    const root = join(cfg, "wprop");
+    await mkdir(join(root, "sub", "ünï"), { recursive: true });
+    await symlink("../../outside", join(root, "dir_out"));
+    await symlink("../../outside/secret.txt", join(root, "link_out"));
+    await symlink(join(base, "outside"), join(root, "sub", "abs_dir_out"));
+    await symlink("..", join(root, "sub", "up"));
+    const w = await makeRegistry([{ id: "w", type: "write_file", permissions: { filesystem_root: "./wprop" } }], cfg);
+    const segment = fc.oneof(fc.constantFrom("..", ".", "", "sub", "ünï", "dir_out", "link_out", "abs_dir_out", "up", "outside", "secret.txt", "new.txt", "x\0y"), fc.string({ unit: "binary", minLength: 1, maxLength: 4 }));
+    const relPath = fc.array(segment, { minLength: 1, maxLength: 6 }).map((parts) => parts.join("/"));
+    const outsideBefore = (await readdir(join(base, "outside"))).sort();
+    const realRoot = await realpath(root);
+    const outcomes: Record<string, number> = {};
+    try {
+      await fc.assert(
+        fc.asyncProperty(relPath, fc.boolean(), async (p, leadingSlash) => {
+          const path = leadingSlash ? `/${p}` : p;
+          const r = await attempt(w, "w", { path, content: "property" });
+          outcomes[r.ok ? "written" : r.code] = (outcomes[r.ok ? "written" : r.code] ?? 0) + 1;
+          if (r.ok) {
+            // Written: the parent directory, as resolved now, is inside the root.
+            const written = join(await realpath(join(root, dirname(path))), basename(path));
+            assert.ok(isInside(realRoot, written), `${JSON.stringify(path)} wrote ${written}`);
+          } else assert.ok(["TOOL_PERMISSION_DENIED", "TOOL_FAILED"].includes(r.code), r.code);
+          assert.deepEqual((await readdir(join(base, "outside"))).sort(), outsideBefore);
+          assert.equal(await readFile(join(base, "outside", "secret.txt"), "utf8"), SECRET);
+        }),
+        { numRuns: 300 },
+      );
+      // Not vacuous: some paths were written inside, some refused.
+      assert.ok((outcomes["written"] ?? 0) > 0 && (outcomes["TOOL_PERMISSION_DENIED"] ?? 0) > 0, JSON.stringify(outcomes));
+    } finally {
+      await w.close();
+    }
   });
 
   it("race: a directory swapped for a symlink to outside while reading never yields the outside file", async () => {
