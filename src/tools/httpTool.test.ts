@@ -144,6 +144,11 @@ describe("http_request", () => {
     assert.match(!hang.ok ? hang.message : "", /timeout_ms/);
   });
 
+  it("a host header from the caller does not change the host the request names (no virtual-host hop)", async () => {
+    await reg.call("fetch", { method: "GET", url: url("/hello"), headers: { host: "admin.internal", Host: "admin.internal" } }, makeScope());
+    assert.equal(allowed.hits.at(-1)!.headers.host, `127.0.0.1:${allowed.port}`);
+  });
+
   it("refuses non-http schemes and URLs with credentials", async () => {
     for (const u of ["file:///etc/passwd", `ftp://127.0.0.1:${allowed.port}/`, `http://u:p@127.0.0.1:${allowed.port}/hello`]) {
       const r = await attempt(reg, "fetch", { method: "GET", url: u });

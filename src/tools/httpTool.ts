@@ -68,7 +68,9 @@ export async function httpRequestTool(perms: HttpPermissions, args: HttpArgs, si
   let url = parseUrl(perms, args.url);
   let method = args.method.toUpperCase();
   let body = args.body;
-  let headers: Record<string, string> = { ...(args.headers ?? {}) };
+  // The request names the URL's host: a caller's `host` header (a hop to another virtual host
+  // behind an allowed address) is dropped here, not left to the HTTP client.
+  let headers: Record<string, string> = Object.fromEntries(Object.entries(args.headers ?? {}).filter(([k]) => k.toLowerCase() !== "host"));
   const ctl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
