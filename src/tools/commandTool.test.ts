@@ -41,6 +41,7 @@ describe("run_command", () => {
     reg = await makeRegistry(
       [
         { id: "sh", type: "run_command", permissions: { allow_shell: true, allowed_programs: [node], filesystem_root: ".", timeout_ms: 1500, max_output_bytes: 1000 } },
+        { id: "long", type: "run_command", permissions: { allow_shell: true, allowed_programs: [node], timeout_ms: 120_000 } },
       ],
       dir,
     );
@@ -87,6 +88,24 @@ describe("run_command", () => {
     const pid = Number(await readFile(pidFile, "utf8"));
     assert.ok(pid > 0);
     assert.equal(await gone(pid), true, `grandchild ${pid} still running`);
+  });
+
+  it("kills the whole process group when the node is cancelled (its signal aborts)", async () => {
+    const pidFile = join(dir, "cancel.pid");
+    const script = `
+      const { spawn } = require("node:child_process");
+      const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+      require("node:fs").writeFileSync(${JSON.stringify(pidFile)}, process.pid + " " + c.pid);
+      setInterval(() => {}, 1000);`;
+    const ctl = new AbortController();
+    const pending = attempt(reg, "long", { program: node, args: ["-e", script] }, makeScope(ctl.signal));
+    while (!existsSync(pidFile)) await sleep(20);
+    const pids = (await readFile(pidFile, "utf8")).split(" ").map(Number);
+    ctl.abort();
+    const r = await pending;
+    assert.equal(!r.ok && r.code, "TOOL_FAILED");
+    assert.match(!r.ok ? r.message : "", /cancelled.*process group was killed/);
+    for (const pid of pids) assert.equal(await gone(pid), true, `${pid} still running after cancellation`);
   });
 
   it("kills what the program left running in its group when it exits", async () => {
