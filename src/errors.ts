@@ -107,6 +107,9 @@ export type ErrorCode =
   // builtin, a URL or a file outside the config dir; a memory file store outside the config dir
   | "CONFIG_MODULE_NOT_ALLOWED"
   | "CONFIG_FILE_OUTSIDE_DIR"
+  // `isolation: worker` handlers: the worker thread running the handler died (exited, ran out of
+  // memory, an uncaught error outside the handler's own call, a malformed message)
+  | "HANDLER_WORKER_CRASHED"
   // durable run stores (src/store)
   | "STORE_URL_INVALID"
   | "STORE_DRIVER_MISSING"

@@ -14,6 +14,7 @@ import { EngineError, errorMessage, formatDetail, type ErrorDetail } from "../er
 import { inspectPlugins } from "../plugins/loader.js";
 import { ContextAssembler } from "../runtime/ContextAssembler.js";
 import { compileToolSchema, resolveHandlers } from "../runtime/Engine.js";
+import { HandlerWorkers } from "../runtime/HandlerWorkers.js";
 import { loadExport } from "../runtime/loadExport.js";
 import { checkToolsStatically } from "../tools/builtins.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
@@ -80,7 +81,13 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
     problems.push(...(await checkToolsStatically(config.tools?.tools ?? [], config.dir, { ...(config.files.tools ? { file: config.files.tools } : {}), locate: (p) => config.locate("tools", p) })));
   } else {
     try {
-      await resolveHandlers(graph, config, {});
+      // Worker handlers are imported in their own worker threads, closed again right away.
+      const workers = new HandlerWorkers();
+      try {
+        await resolveHandlers(graph, config, {}, undefined, workers);
+      } finally {
+        await workers.close();
+      }
     } catch (err) {
       problems.push(...detailsOf(err, { code: "HANDLER_LOAD_FAILED", file: config.files.workflow }));
     }

@@ -39,6 +39,28 @@ export interface NodeManifest {
   readonly timeout_ms?: number;
   /** Suspend the run for an answer before the node runs or after it produced its output. */
   readonly interrupt?: "before" | "after";
+  /** Where the handler runs: `inline` (default, the engine's thread) or `worker` (a worker thread, preemptible). */
+  readonly isolation?: "inline" | "worker";
+  /** Settings of `isolation: worker`. */
+  readonly worker?: NodeWorkerManifest;
+}
+
+/** `worker:` of a node with `isolation: worker`. */
+export interface NodeWorkerManifest {
+  /** Names of environment variables the worker may read; default none. */
+  readonly env?: readonly string[];
+  /** V8 limits of each worker thread. */
+  readonly resource_limits?: WorkerResourceLimitsManifest;
+  /** Workers of the handler's module running at once (a bounded pool); default: the number of CPUs. */
+  readonly max_workers?: number;
+}
+
+/** `resource_limits:` of a worker (plugins.yaml, a node's `worker:`). */
+export interface WorkerResourceLimitsManifest {
+  readonly max_old_generation_mb?: number;
+  readonly max_young_generation_mb?: number;
+  readonly code_range_mb?: number;
+  readonly stack_mb?: number;
 }
 
 /** One entry of `workflow.yaml#/edges`. */
@@ -266,12 +288,7 @@ export interface PluginManifest {
   /** Worker isolation: names of environment variables the worker may see (default none). */
   readonly env?: readonly string[];
   /** Worker isolation: V8 limits of the worker thread. */
-  readonly resource_limits?: {
-    readonly max_old_generation_mb?: number;
-    readonly max_young_generation_mb?: number;
-    readonly code_range_mb?: number;
-    readonly stack_mb?: number;
-  };
+  readonly resource_limits?: WorkerResourceLimitsManifest;
 }
 
 /** plugins.yaml */

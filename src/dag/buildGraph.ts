@@ -6,13 +6,13 @@
  * @module
  */
 import { readConfigDir } from "../config/loadConfigDir.js";
-import type { JsonSchema, NodeManifest, ProjectConfig } from "../config/types.js";
+import type { JsonSchema, NodeManifest, NodeWorkerManifest, ProjectConfig } from "../config/types.js";
 import { ConfigError } from "../errors.js";
 import type { ErrorDetail } from "../errors.js";
 import { compileSchema } from "./compileSchema.js";
 import { buildReachability } from "./reachability.js";
 import { DEFAULT_NODE_TIMEOUT_MS } from "./types.js";
-import type { CompiledSchema, GraphEdge, GraphNode, WorkflowDefaults, WorkflowGraph } from "./types.js";
+import type { CompiledSchema, GraphEdge, GraphNode, HandlerWorkerSettings, WorkflowDefaults, WorkflowGraph } from "./types.js";
 import { validateProject } from "./validateProject.js";
 
 const frozenMaps = new WeakSet<object>();
@@ -46,6 +46,21 @@ function schemaFor(config: ProjectConfig, ref: NodeManifest["schema_in"]): Compi
     return schema === undefined ? undefined : compileSchema(ref, schema);
   }
   return compileSchema("inline", ref);
+}
+
+/** `worker:` of a node as the runtime uses it (camelCase V8 names, frozen). */
+function workerSettings(w: NodeWorkerManifest | undefined): HandlerWorkerSettings {
+  const l = w?.resource_limits;
+  return Object.freeze({
+    env: Object.freeze([...(w?.env ?? [])]),
+    resourceLimits: Object.freeze({
+      ...(l?.max_old_generation_mb === undefined ? {} : { maxOldGenerationSizeMb: l.max_old_generation_mb }),
+      ...(l?.max_young_generation_mb === undefined ? {} : { maxYoungGenerationSizeMb: l.max_young_generation_mb }),
+      ...(l?.code_range_mb === undefined ? {} : { codeRangeSizeMb: l.code_range_mb }),
+      ...(l?.stack_mb === undefined ? {} : { stackSizeMb: l.stack_mb }),
+    }),
+    ...(w?.max_workers === undefined ? {} : { maxWorkers: w.max_workers }),
+  });
 }
 
 /**
@@ -114,6 +129,7 @@ function assemble(config: ProjectConfig): WorkflowGraph {
       timeoutMs: n.timeout_ms ?? defaults.timeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
       timeoutFrom: n.timeout_ms !== undefined ? "node" : defaults.timeoutMs !== undefined ? "workflow" : "engine",
       ...(n.interrupt !== undefined ? { interrupt: n.interrupt } : {}),
+      ...(n.isolation === "worker" ? { isolation: "worker" as const, worker: workerSettings(n.worker) } : {}),
       outEdges: Object.freeze(outs.get(n.id) ?? []),
       inEdges: Object.freeze(ins.get(n.id) ?? []),
     };

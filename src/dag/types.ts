@@ -55,8 +55,30 @@ export interface GraphNode {
   readonly timeoutFrom: "node" | "workflow" | "engine";
   /** Suspend the run for an answer before the node runs or after it produced its output. */
   readonly interrupt?: "before" | "after";
+  /**
+   * `worker`: the handler runs in a worker thread of a bounded pool, terminated at the timeout or
+   * on cancellation (see docs/config-and-dag.md, "Handlers in worker threads"). Absent: inline.
+   */
+  readonly isolation?: "worker";
+  /** Settings of `isolation: worker` (always set with it, defaults applied). */
+  readonly worker?: HandlerWorkerSettings;
   readonly outEdges: readonly GraphEdge[];
   readonly inEdges: readonly GraphEdge[];
+}
+
+/** How the worker threads of an `isolation: worker` node are started. Frozen. */
+export interface HandlerWorkerSettings {
+  /** Environment variables the worker may read (the others are not in its `process.env`). */
+  readonly env: readonly string[];
+  /** V8 limits given to each worker, over the defaults (old generation 256 MB, stack 4 MB). */
+  readonly resourceLimits: {
+    readonly maxOldGenerationSizeMb?: number;
+    readonly maxYoungGenerationSizeMb?: number;
+    readonly codeRangeSizeMb?: number;
+    readonly stackSizeMb?: number;
+  };
+  /** Workers of the module running at once; undefined: the number of CPUs. */
+  readonly maxWorkers?: number;
 }
 
 /**

@@ -425,6 +425,12 @@ function checkNodeFields(config: ProjectConfig, r: Reporter, nodes: readonly Nod
     } else if (n.kind === "deterministic" && raw.agent !== undefined) {
       r.add("DAG_INVALID_FIELD", `${p}/agent`, `deterministic node ${name} cannot name an agent; remove \`agent\`, or make the node \`kind: agent\``, at);
     }
+    if (raw.isolation === "worker") {
+      if (n.kind === "agent") r.add("DAG_INVALID_FIELD", `${p}/isolation`, `agent node ${name} runs no handler, so \`isolation: worker\` has nothing to isolate; remove it (agent calls are bounded by timeout_ms already)`, at);
+      else if (raw.handler === undefined) r.add("DAG_INVALID_FIELD", `${p}/isolation`, `node ${name} has \`isolation: worker\` but no \`handler\`; name the handler module (./module.js#export) that should run in a worker, or remove \`isolation\``, at);
+    } else if (raw.worker !== undefined) {
+      r.add("DAG_INVALID_FIELD", `${p}/worker`, `\`worker\` settings need \`isolation: worker\` on node ${name}; add it, or remove \`worker\``, at);
+    }
     const agent = str(raw.agent);
     if (n.kind === "agent" && agent !== undefined) {
       if (config.files.agents === undefined && config.agents === undefined) {

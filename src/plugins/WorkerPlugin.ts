@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { Readable } from "node:stream";
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import { errorMessage, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { PROXY_INTERNALS, type ProxyInternals, type ProxyReporter } from "./internal.js";
 import { PluginBase } from "./PluginBase.js";
+import { relayLines } from "../workerOutput.js";
 import { parseFromWorker, type PluginWorkerData, type ToWorker } from "./worker/protocol.js";
 
 /** Default bound of deliveries sent to a worker and not yet acknowledged. */
@@ -20,8 +20,7 @@ export const DEFAULT_MAX_MESSAGES_PER_SECOND = 200;
 /** Default of {@link WorkerPluginOptions.maxOutputLinesPerSecond}. */
 export const DEFAULT_MAX_OUTPUT_LINES_PER_SECOND = 100;
 
-/** Longest output line re-emitted from a worker; the rest of the line is cut. */
-export const MAX_OUTPUT_LINE = 8192;
+export { MAX_OUTPUT_LINE } from "../workerOutput.js";
 
 /**
  * Default `resourceLimits` of a plugin worker: a 256 MB old generation and a 4 MB stack. A worker
@@ -367,63 +366,5 @@ export class WorkerPlugin extends PluginBase {
       terminate: () => this.stopWorker(),
       rejectedMessages: () => this.rejected,
     };
-  }
-}
-
-/**
- * Re-emits a worker's output stream line by line on the host's stderr (never stdout), each line
- * prefixed, cut at {@link MAX_OUTPUT_LINE} characters, and rate-limited per plugin (lines over
- * the limit are counted and summarized once the window rolls over, and at the end).
- */
-function relayLines(stream: Readable, prefix: string, limiter: { windowStart: number; count: number; suppressed: number }, perSecond: number): void {
-  let partial = "";
-  stream.setEncoding("utf8");
-  const emit = (line: string): void => {
-    const now = performance.now();
-    if (now - limiter.windowStart >= 1000) {
-      if (limiter.suppressed > 0) writeStderr(`${prefix}(${limiter.suppressed} output lines suppressed)\n`);
-      limiter.windowStart = now;
-      limiter.count = 0;
-      limiter.suppressed = 0;
-    }
-    if (++limiter.count > perSecond) {
-      limiter.suppressed++;
-      return;
-    }
-    writeStderr(`${prefix}${line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}... (cut)` : line}\n`);
-  };
-  stream.on("data", (chunk: string) => {
-    let text = partial + chunk;
-    let start = 0;
-    let nl = text.indexOf("\n");
-    while (nl !== -1) {
-      emit(text.slice(start, nl));
-      start = nl + 1;
-      nl = text.indexOf("\n", start);
-    }
-    text = text.slice(start);
-    // An endless line is emitted in pieces rather than buffered without bound.
-    while (text.length > MAX_OUTPUT_LINE) {
-      emit(text.slice(0, MAX_OUTPUT_LINE));
-      text = text.slice(MAX_OUTPUT_LINE);
-    }
-    partial = text;
-  });
-  stream.on("end", () => {
-    if (partial.length > 0) emit(partial);
-    partial = "";
-    if (limiter.suppressed > 0) {
-      writeStderr(`${prefix}(${limiter.suppressed} output lines suppressed)\n`);
-      limiter.suppressed = 0;
-    }
-  });
-  stream.on("error", () => undefined);
-}
-
-function writeStderr(text: string): void {
-  try {
-    process.stderr.write(text);
-  } catch {
-    // stderr closed: nothing else to tell
   }
 }

@@ -25,7 +25,8 @@ import { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { isoNow } from "../telemetry/clock.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
-import { loadExport } from "./loadExport.js";
+import { HandlerLoadProblem, HandlerWorkers } from "./HandlerWorkers.js";
+import { importFailedMessage, loadExport, MISSING_EXPORT_HINT, missingExportMessage, resolveExport } from "./loadExport.js";
 import type { LoadPolicy } from "../modules.js";
 import { Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
 import type { Answer, RunCheckpoint } from "./journal.js";
@@ -167,6 +168,7 @@ export class Engine {
     private readonly store: RunStore,
     private readonly agents: AgentRunner,
     private readonly toolCaller: ToolCaller,
+    private readonly workers: HandlerWorkers,
   ) {
     this.bus = bus;
     this.registry = registry;
@@ -203,8 +205,19 @@ export class Engine {
       throw new EngineError({ code: "INVALID_OPTION", path: "scheduling", message: `scheduling must be "eager" or "waves", got ${String(options.scheduling)}` });
     }
     const { config, graph } = await loadProject(dir);
+    // Handler workers (`isolation: worker`) are started here: every failure below closes them.
+    const workers = new HandlerWorkers();
+    try {
+      return await Engine.assemble(options, maxConcurrency, config, graph, workers);
+    } catch (err) {
+      await workers.close();
+      throw err;
+    }
+  }
+
+  private static async assemble(options: EngineOptions, maxConcurrency: number, config: ProjectConfig, graph: WorkflowGraph, workers: HandlerWorkers): Promise<Engine> {
     const logger = options.logger ?? createConsoleLogger();
-    const handlers = await resolveHandlers(graph, config, options.handlers ?? {}, options.allow);
+    const handlers = await resolveHandlers(graph, config, options.handlers ?? {}, options.allow, workers);
     const recorder = options.recording === undefined ? undefined : await Recorder.open(options.recording, providerSecrets(config.agents));
     const tools = await ToolRegistry.create(
       config.tools?.tools ?? [],
@@ -281,7 +294,7 @@ export class Engine {
       await registry.shutdown(shutdownTimeoutMs);
       throw err;
     }
-    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller);
+    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller, workers);
   }
 
   /**
@@ -470,13 +483,20 @@ export class Engine {
     this.closed = true;
     await this.tools.close();
     const report = await this.registry.shutdown(timeoutMs);
+    // After runs in flight had their time (registry.shutdown): a handler still running in a
+    // worker is stopped (its stage fails ABORTED), and every worker thread has exited.
+    await this.workers.close();
     await this.store.close();
     return report;
   }
 }
 
-/** Imports the handler of every deterministic node (all problems at once); used by `agent-engine validate` too. */
-export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>, allow?: LoadPolicy): Promise<Map<string, NodeHandler>> {
+/**
+ * Imports the handler of every deterministic node (all problems at once); used by `agent-engine
+ * validate` too. A node with `isolation: worker` gets a handler that runs in `workers` (its module
+ * imported and its export checked in a worker, never in this thread); the caller closes `workers`.
+ */
+export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfig, provided: Readonly<Record<string, NodeHandler>>, allow: LoadPolicy | undefined, workers: HandlerWorkers): Promise<Map<string, NodeHandler>> {
   const map = new Map<string, NodeHandler>();
   const problems: ErrorDetail[] = [];
   let cause: unknown; // the first import failure, for AGENT_ENGINE_DEBUG stacks
@@ -489,6 +509,14 @@ export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfi
       problems.push({ code: "HANDLER_NOT_FOUND", nodeId: id, message: `node "${id}" is an agent node; agent nodes call their agent and take no handler` });
     } else if (typeof fn !== "function") {
       problems.push({ code: "HANDLER_NOT_FOUND", nodeId: id, message: `options.handlers["${id}"] must be a function, got ${typeof fn}` });
+    } else if (node.isolation === "worker") {
+      problems.push({
+        code: "INVALID_OPTION",
+        nodeId: id,
+        path: `handlers.${id}`,
+        message: `node "${id}" has isolation: worker in workflow.yaml, but options.handlers gives it a function, which cannot run in a worker thread`,
+        hint: "remove the override (the node's handler module runs in the worker), or remove isolation: worker from the node",
+      });
     } else map.set(id, fn);
   }
   await Promise.all(
@@ -497,6 +525,10 @@ export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfi
       const path = `/nodes/${node.index}/handler`;
       const loc = config.locate("workflow", path);
       try {
+        if (node.isolation === "worker") {
+          map.set(node.id, await workerHandler(node, config, path, allow, workers));
+          return;
+        }
         const fn = await loadExport(node.handler, config.dir, { file, path, nodeId: node.id, what: `handler of node "${node.id}"`, ...(allow ? { allow } : {}) });
         if (typeof fn !== "function") {
           problems.push({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, ...(loc ? { line: loc.line, column: loc.column } : {}), message: `handler "${node.handler}" of node "${node.id}" is ${typeof fn}, not a function` });
@@ -510,6 +542,32 @@ export async function resolveHandlers(graph: WorkflowGraph, config: ProjectConfi
   );
   if (problems.length > 0) throw new EngineError(problems, cause === undefined ? undefined : { cause });
   return map;
+}
+
+/**
+ * The handler of an `isolation: worker` node: the module is resolved and checked against the
+ * load policy here, imported in a worker of its pool (kept warm for the first call), and its
+ * export checked from there; problems are the same `HANDLER_LOAD_FAILED` details as inline.
+ */
+async function workerHandler(node: GraphNode, config: ProjectConfig, path: string, allow: LoadPolicy | undefined, workers: HandlerWorkers): Promise<NodeHandler> {
+  const file = config.files.workflow;
+  const what = `handler of node "${node.id}"`;
+  const { specifier, exportName, url } = resolveExport(node.handler!, config.dir, { file, path, nodeId: node.id, what, ...(allow ? { allow } : {}) });
+  const pool = workers.pool(url, specifier, node.worker!);
+  let exports: Readonly<Record<string, string>>;
+  try {
+    exports = await pool.exports();
+  } catch (err) {
+    const p = err instanceof HandlerLoadProblem ? err : new HandlerLoadProblem(errorMessage(err));
+    throw new EngineError({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, message: p.threw ? importFailedMessage(specifier, what, p.message) : `importing "${specifier}" for the ${what} in a worker thread failed: ${p.message}`, ...(p.hint === undefined ? {} : { hint: p.hint }) });
+  }
+  if (!Object.hasOwn(exports, exportName)) {
+    throw new EngineError({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, message: missingExportMessage(specifier, exportName, what, Object.keys(exports)), hint: MISSING_EXPORT_HINT });
+  }
+  if (exports[exportName] !== "function") {
+    throw new EngineError({ code: "HANDLER_LOAD_FAILED", file, path, nodeId: node.id, message: `handler "${node.handler!}" of node "${node.id}" is ${exports[exportName]}, not a function` });
+  }
+  return pool.handler(exportName);
 }
 
 /** A tool's argument schema; `loadProject` has already checked the stem exists and compiles. */

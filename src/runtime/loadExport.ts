@@ -22,18 +22,25 @@ export interface LoadExportContext {
   readonly allow?: LoadPolicy;
 }
 
+/** A reference resolved and allowed by the load policy, not imported yet. */
+export interface ResolvedExport {
+  /** The specifier as written (before `#`). */
+  readonly specifier: string;
+  /** Export name (`default` when the reference has no `#`). */
+  readonly exportName: string;
+  /** Importable URL. */
+  readonly url: string;
+}
+
 /**
- * Imports `ref` and returns the named export. Only files inside `baseDir` (the config directory)
- * and packages it can resolve are loaded, unless `ctx.allow` says otherwise ({@link LoadPolicy}).
+ * Resolves `ref` against `baseDir` and checks it against the load policy, without importing it
+ * (a worker imports it: `isolation: worker`).
  *
- * @throws EngineError `CONFIG_MODULE_NOT_ALLOWED` for a `node:` builtin, a `data:`/`http(s):` URL
- *   or a file outside `baseDir` that the policy does not allow.
- * @throws EngineError `HANDLER_LOAD_FAILED` (or `ctx.code`) naming the file, field, module path and export.
+ * @throws EngineError `CONFIG_MODULE_NOT_ALLOWED`, or `HANDLER_LOAD_FAILED` (or `ctx.code`) for a module that cannot be found.
  */
-export async function loadExport(ref: string, baseDir: string, ctx: LoadExportContext): Promise<unknown> {
+export function resolveExport(ref: string, baseDir: string, ctx: LoadExportContext): ResolvedExport {
   const { specifier, exportName = "default" } = parseExportRef(ref);
-  const where = { ...(ctx.file ? { file: ctx.file } : {}), ...(ctx.path ? { path: ctx.path } : {}), ...(ctx.nodeId ? { nodeId: ctx.nodeId } : {}) };
-  const code = ctx.code ?? "HANDLER_LOAD_FAILED";
+  const where = whereOf(ctx);
   const refuse = (r: { message: string; hint: string }): EngineError => new EngineError({ code: "CONFIG_MODULE_NOT_ALLOWED", ...where, message: `the ${ctx.what}: ${r.message}`, hint: r.hint });
   const early = refuseSpecifier(specifier, ctx.allow);
   if (early) throw refuse(early);
@@ -43,7 +50,7 @@ export async function loadExport(ref: string, baseDir: string, ctx: LoadExportCo
   } catch (err) {
     throw new EngineError(
       {
-        code,
+        code: ctx.code ?? "HANDLER_LOAD_FAILED",
         ...where,
         message: `cannot find module "${specifier}" for the ${ctx.what}: ${errorMessage(err).split("\n")[0]}`,
         hint: "paths are relative to the config directory; packages must be installed where it can see them",
@@ -53,18 +60,44 @@ export async function loadExport(ref: string, baseDir: string, ctx: LoadExportCo
   }
   const late = refuseResolved(specifier, url, baseDir, ctx.allow);
   if (late) throw refuse(late);
+  return { specifier, exportName, url };
+}
+
+/**
+ * Imports `ref` and returns the named export. Only files inside `baseDir` (the config directory)
+ * and packages it can resolve are loaded, unless `ctx.allow` says otherwise ({@link LoadPolicy}).
+ *
+ * @throws EngineError `CONFIG_MODULE_NOT_ALLOWED` for a `node:` builtin, a `data:`/`http(s):` URL
+ *   or a file outside `baseDir` that the policy does not allow.
+ * @throws EngineError `HANDLER_LOAD_FAILED` (or `ctx.code`) naming the file, field, module path and export.
+ */
+export async function loadExport(ref: string, baseDir: string, ctx: LoadExportContext): Promise<unknown> {
+  const { specifier, exportName, url } = resolveExport(ref, baseDir, ctx);
+  const where = whereOf(ctx);
+  const code = ctx.code ?? "HANDLER_LOAD_FAILED";
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    throw new EngineError(
-      { code, ...where, message: `importing "${specifier}" for the ${ctx.what} threw: ${errorMessage(err)}`, hint: importFailureHint(err) },
-      { cause: err },
-    );
+    throw new EngineError({ code, ...where, message: importFailedMessage(specifier, ctx.what, err), hint: importFailureHint(err) }, { cause: err });
   }
-  if (!(exportName in mod)) {
-    const available = Object.keys(mod).join(", ") || "none";
-    throw new EngineError({ code, ...where, message: `module "${specifier}" has no export "${exportName}" for the ${ctx.what} (exports: ${available})`, hint: "write it as module.js#exportName" });
-  }
+  if (!(exportName in mod)) throw new EngineError({ code, ...where, message: missingExportMessage(specifier, exportName, ctx.what, Object.keys(mod)), hint: MISSING_EXPORT_HINT });
   return mod[exportName];
+}
+
+/** The message of a module that threw while being imported. */
+export function importFailedMessage(specifier: string, what: string, err: unknown): string {
+  return `importing "${specifier}" for the ${what} threw: ${errorMessage(err)}`;
+}
+
+/** The message of a module without the export a reference names. */
+export function missingExportMessage(specifier: string, exportName: string, what: string, exports: readonly string[]): string {
+  return `module "${specifier}" has no export "${exportName}" for the ${what} (exports: ${exports.join(", ") || "none"})`;
+}
+
+/** The hint of {@link missingExportMessage}. */
+export const MISSING_EXPORT_HINT = "write it as module.js#exportName";
+
+function whereOf(ctx: LoadExportContext): { file?: string; path?: string; nodeId?: string } {
+  return { ...(ctx.file ? { file: ctx.file } : {}), ...(ctx.path ? { path: ctx.path } : {}), ...(ctx.nodeId ? { nodeId: ctx.nodeId } : {}) };
 }
