@@ -190,4 +190,27 @@ describe("worker boundary: environment and output", () => {
     assert.match(stderr, /^\[plugin noisy\] partial event 1$/m);
     assert.match(stderr, /^\[plugin noisy\] oops$/m);
   });
+
+  it("a host started as `node --input-type=module -e ...` can start worker plugins (--input-type is not passed on)", { timeout: 30_000 }, async () => {
+    // Regression: a worker inherits process.execArgv, and --input-type made every worker started
+    // from a file die at once.
+    const dir = await pluginDir(plugin(`onStartup() { console.error("started in its worker"); }`));
+    const script = `
+      import { PluginRegistry } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/PluginRegistry.js"))};
+      import { WorkerPlugin } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/WorkerPlugin.js"))};
+      const registry = new PluginRegistry();
+      await registry.register(new WorkerPlugin("w", {}, { module: "./plugin.mjs#P", configDir: ${JSON.stringify(dir)} }));
+      const report = await registry.shutdown(5000);
+      process.stdout.write(JSON.stringify({ ok: report.ok, state: registry.list().length }));
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /^\[plugin w\] started in its worker$/m);
+    assert.equal(JSON.parse(stdout).ok, true, stderr);
+  });
 });

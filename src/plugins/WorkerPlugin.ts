@@ -8,7 +8,7 @@ import { errorMessage, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { PROXY_INTERNALS, type ProxyInternals, type ProxyReporter } from "./internal.js";
 import { PluginBase } from "./PluginBase.js";
-import { relayLines } from "../workerOutput.js";
+import { relayLines, workerExecArgv } from "../workerThreads.js";
 import { parseFromWorker, type PluginWorkerData, type ToWorker } from "./worker/protocol.js";
 
 /** Default bound of deliveries sent to a worker and not yet acknowledged. */
@@ -20,7 +20,7 @@ export const DEFAULT_MAX_MESSAGES_PER_SECOND = 200;
 /** Default of {@link WorkerPluginOptions.maxOutputLinesPerSecond}. */
 export const DEFAULT_MAX_OUTPUT_LINES_PER_SECOND = 100;
 
-export { MAX_OUTPUT_LINE } from "../workerOutput.js";
+export { MAX_OUTPUT_LINE } from "../workerThreads.js";
 
 /**
  * Default `resourceLimits` of a plugin worker: a 256 MB old generation and a 4 MB stack. A worker
@@ -196,6 +196,7 @@ export class WorkerPlugin extends PluginBase {
         stdout: true,
         stderr: true,
         resourceLimits: { ...DEFAULT_RESOURCE_LIMITS, ...this.options.resourceLimits },
+        execArgv: workerExecArgv(),
       });
     } catch (err) {
       this.status = "dead";

@@ -16,7 +16,7 @@ import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { HandlerWorkerSettings } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, type ErrorCode } from "../errors.js";
 import { sealJson, type JsonValue } from "../json.js";
-import { relayLines, type LineLimiter } from "../workerOutput.js";
+import { relayLines, workerExecArgv, type LineLimiter } from "../workerThreads.js";
 import { InterruptSignal } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 import { parseFromHandlerWorker, type FromHandlerWorker, type HandlerWorkerData, type ToHandlerWorker, type WireError } from "./worker/protocol.js";
@@ -225,6 +225,7 @@ export class HandlerPool {
         stdout: true,
         stderr: true,
         resourceLimits: { ...DEFAULT_HANDLER_RESOURCE_LIMITS, ...this.settings.resourceLimits },
+        execArgv: workerExecArgv(),
       });
     } catch (err) {
       this.loadFailed(new HandlerLoadProblem(`cannot start a worker thread: ${errorMessage(err)}`));

@@ -201,6 +201,21 @@ describe("timeouts and cancellation", () => {
     await failsWith({ "workflow.yaml": wf(", timeout_ms: 10") }, 1, { step: () => new Promise(() => {}) }, "NODE_TIMEOUT");
   });
 
+  it("timeout_ms: a synchronous handler that overruns it fails NODE_TIMEOUT, its result dropped", async () => {
+    // It cannot be interrupted in the engine's thread (isolation: worker can); it is still reported.
+    const { result } = await failsWith({ "workflow.yaml": wf(", timeout_ms: 5") }, 1, {
+      step: () => {
+        const t0 = performance.now();
+        while (performance.now() - t0 < 50) {
+          // busy: longer than timeout_ms by construction
+        }
+        return "late";
+      },
+    }, "NODE_TIMEOUT");
+    assert.match(result.error!.message, /ran synchronously for longer than timeout_ms 5/);
+    assert.equal(result.output, 1);
+  });
+
   it("timeout_ms does not affect a handler that finishes in time", async () => {
     const { result } = await runWorkflow({ "workflow.yaml": wf(", timeout_ms: 5000") }, 1, { handlers: { step: async (n) => (n as number) + 1 } });
     assert.equal(result.output, 2);

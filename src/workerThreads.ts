@@ -1,11 +1,30 @@
 /**
- * Output of worker threads (plugin workers, handler workers) re-emitted on the host's stderr:
- * never on stdout, which the CLI keeps for the result JSON.
+ * What plugin workers and handler workers share: the Node options they are started with, and
+ * their output re-emitted on the host's stderr (never on stdout, which the CLI keeps for the
+ * result JSON).
  *
  * @internal
  * @module
  */
 import type { Readable } from "node:stream";
+
+/**
+ * `execArgv` for a worker: the host's, without the options a worker refuses. A worker inherits
+ * `process.execArgv` by default, and `--input-type` (from `node --input-type=module -e ...`)
+ * makes a worker started from a file die at once ("--input-type can only be used with string
+ * input"). Loaders (`--import`, `--loader`) and the rest are kept, so handler modules load in a
+ * worker as they would in the host.
+ */
+export function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--input-type") i++; // and its value
+    else if (!a.startsWith("--input-type=")) out.push(a);
+  }
+  return out;
+}
 
 /** Longest output line re-emitted from a worker; the rest of the line is cut. */
 export const MAX_OUTPUT_LINE = 8192;
