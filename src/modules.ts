@@ -77,7 +77,7 @@ export interface LoadPolicy {
   /** Allow `data:`, `http:` and `https:` URLs as handler, tool or plugin modules. */
   readonly urlModules?: boolean;
   /**
-   * Allow handler and tool files, and memory `file` stores, outside the config directory
+   * Allow handler, tool and plugin files, and memory `file` stores, outside the config directory
    * (`../x.js`, absolute paths, `file:` URLs, symlinks leading out).
    */
   readonly outsideConfigDir?: boolean;

@@ -194,7 +194,7 @@ describe("worker boundary: environment and output", () => {
   it("a host started as `node --input-type=module -e ...` can start worker plugins (--input-type is not passed on)", { timeout: 30_000 }, async () => {
     // Regression: a worker inherits process.execArgv, and --input-type made every worker started
     // from a file die at once.
-    const dir = await pluginDir(plugin(`onStartup() { console.error("started in its worker"); }`));
+    const dir = await pluginDir(plugin(`onStartup() { console.error("started in its worker"); } onEvent() {}`));
     const script = `
       import { PluginRegistry } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/PluginRegistry.js"))};
       import { WorkerPlugin } from ${JSON.stringify(join(repoRoot, "dist/src/plugins/WorkerPlugin.js"))};

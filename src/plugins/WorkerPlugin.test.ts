@@ -48,6 +48,9 @@ interface WorkerReport {
   context: unknown;
 }
 
+/** The fixtures live outside the temp config dirs: the tests opt in, as a host would (EngineOptions.allow). */
+const FIXTURES = { outsideConfigDir: true } as const;
+
 const recorderModule = `${fixture("plugins", "worker-recorder.js")}#WorkerRecorder`;
 
 describe("WorkerPlugin (isolation: worker)", () => {
@@ -55,7 +58,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const dir = await tempDir();
     const out = join(dir, "out.json");
     const { bus, registry } = setup();
-    await registry.register(new WorkerPlugin("w", { out }, { module: recorderModule, configDir: dir }));
+    await registry.register(new WorkerPlugin("w", { out }, { module: recorderModule, configDir: dir, allow: FIXTURES }));
     for (let i = 0; i < 20; i++) emit(bus);
     assert.equal(await registry.flush(10_000), true);
     const stats = registry.stats("w");
@@ -80,7 +83,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const { bus, registry } = setup();
     const result = await loadPlugins(
       { plugins: [{ id: "w", module: recorderModule, isolation: "worker", events: ["task.*"], config: { out } }] },
-      { configDir: dir, registry },
+      { configDir: dir, allow: FIXTURES, registry },
     );
     assert.deepEqual(result.failures, []);
     emit(bus);
@@ -96,7 +99,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
   it("worker failures are counted and logged, never emitted", async () => {
     const dir = await tempDir();
     const { bus, registry, logger } = setup();
-    await registry.register(new WorkerPlugin("w", { out: join(dir, "out.json") }, { module: recorderModule, configDir: dir }));
+    await registry.register(new WorkerPlugin("w", { out: join(dir, "out.json") }, { module: recorderModule, configDir: dir, allow: FIXTURES }));
     emit(bus, "throw");
     emit(bus, "ok");
     await registry.flush(10_000);
@@ -112,7 +115,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const dir = await tempDir();
     const out = join(dir, "out.json");
     const { bus, registry } = setup();
-    await registry.register(new WorkerPlugin("w", { out }, { module: recorderModule, configDir: dir, queueSize: 3 }));
+    await registry.register(new WorkerPlugin("w", { out }, { module: recorderModule, configDir: dir, allow: FIXTURES, queueSize: 3 }));
     // Emitted synchronously: no acknowledgement can arrive in between, so exactly 3 are queued.
     for (let i = 0; i < 10; i++) emit(bus);
     let s = registry.stats("w");
@@ -139,7 +142,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const dir = await tempDir();
     const { bus, registry, logger } = setup();
     const inline = new Recorder("inline");
-    await registry.register(new WorkerPlugin("spin", {}, { module: fixture("plugins", "worker-spin.js"), configDir: dir, queueSize: 5 }));
+    await registry.register(new WorkerPlugin("spin", {}, { module: fixture("plugins", "worker-spin.js"), configDir: dir, allow: FIXTURES, queueSize: 5 }));
     await registry.register(inline);
     for (let i = 0; i < 50; i++) emit(bus);
     await new Promise((r) => setTimeout(r, 20));
@@ -165,12 +168,12 @@ describe("WorkerPlugin (isolation: worker)", () => {
   it("load errors inside the worker reject register with the right code", async () => {
     const dir = await tempDir();
     const { registry } = setup();
-    await assert.rejects(registry.register(new WorkerPlugin("w", {}, { module: "./missing.js", configDir: dir })), (err: unknown) => {
+    await assert.rejects(registry.register(new WorkerPlugin("w", {}, { module: "./missing.js", configDir: dir, allow: FIXTURES })), (err: unknown) => {
       assert.ok(err instanceof PluginLoadError);
       assert.equal(err.code, "PLUGIN_MODULE_NOT_FOUND");
       return true;
     });
-    await assert.rejects(registry.register(new WorkerPlugin("w", {}, { module: `${fixture("plugins", "startup-throws.js")}#StartupFails`, configDir: dir })), /cannot open database/);
+    await assert.rejects(registry.register(new WorkerPlugin("w", {}, { module: `${fixture("plugins", "startup-throws.js")}#StartupFails`, configDir: dir, allow: FIXTURES })), /cannot open database/);
     assert.deepEqual(registry.list(), []);
   });
 
@@ -179,7 +182,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const { registry } = setup();
     const result = await loadPlugins(
       { plugins: [{ id: "w", module: `${fixture("plugins", "recorder.js")}#notAPlugin`, isolation: "worker", required: true }] },
-      { configDir: dir, registry, file: "plugins.yaml" },
+      { configDir: dir, allow: FIXTURES, registry, file: "plugins.yaml" },
     );
     assert.ok(result.error);
     assert.equal(result.error.details[0]?.code, "PLUGIN_NOT_A_PLUGIN");
@@ -189,7 +192,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
   it("errors thrown from a worker plugin's stray timers are failures; the worker keeps running", async () => {
     const dir = await tempDir();
     const { bus, registry } = setup();
-    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir }));
+    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir, allow: FIXTURES }));
     emit(bus, "timer");
     const deadline = Date.now() + 10_000;
     while ((registry.stats("h")?.failed ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -204,7 +207,7 @@ describe("WorkerPlugin (isolation: worker)", () => {
     const dir = await tempDir();
     const { bus, registry, logger } = setup();
     const inline = new Recorder("inline");
-    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir }));
+    await registry.register(new WorkerPlugin("h", {}, { module: fixture("plugins", "worker-hostile.js"), configDir: dir, allow: FIXTURES }));
     await registry.register(inline);
     emit(bus, "exit");
     const deadline = Date.now() + 10_000;

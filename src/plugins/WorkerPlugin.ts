@@ -5,6 +5,7 @@
  */
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import { errorMessage, PluginLoadError } from "../errors.js";
+import type { LoadPolicy } from "../modules.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { PROXY_INTERNALS, type ProxyInternals, type ProxyReporter } from "./internal.js";
 import { PluginBase } from "./PluginBase.js";
@@ -34,6 +35,8 @@ export interface WorkerPluginOptions {
   readonly module: string;
   /** Directory relative specifiers resolve against (the config dir). */
   readonly configDir: string;
+  /** What the module may be besides a file of `configDir` or an installed package (`EngineOptions.allow`). Default none. */
+  readonly allow?: LoadPolicy;
   /**
    * Deliveries in flight (sent, not yet acknowledged by the worker) before new ones are dropped.
    * Overflow drops the newest events; the plugin's `onMissed(count)` is called with how many before
@@ -182,7 +185,14 @@ export class WorkerPlugin extends PluginBase {
   private start(inspectOnly: boolean): Promise<void> {
     if (this.status !== "idle") return Promise.reject(new Error(`worker plugin "${this.pluginId}" was already started`));
     this.status = "starting";
-    const data: PluginWorkerData = { pluginId: this.pluginId, module: this.options.module, configDir: this.options.configDir, config: this.config, ...(inspectOnly ? { inspectOnly } : {}) };
+    const data: PluginWorkerData = {
+      pluginId: this.pluginId,
+      module: this.options.module,
+      configDir: this.options.configDir,
+      config: this.config,
+      ...(this.options.allow === undefined ? {} : { allow: { ...this.options.allow } }),
+      ...(inspectOnly ? { inspectOnly } : {}),
+    };
     const env: Record<string, string> = {};
     for (const name of this.options.env ?? []) {
       const value = process.env[name];

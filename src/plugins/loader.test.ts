@@ -18,6 +18,8 @@ after(async () => {
   for (const d of dirs) await removeDir(d);
 });
 
+/** The fixtures live outside the temp config dirs: the tests opt in, as a host would (EngineOptions.allow). */
+const FIXTURES = { outsideConfigDir: true } as const;
 const recorder = fixture("plugins", "recorder.js");
 
 /** Writes plugins.yaml (and extra files) to a temp config dir, parses it, and loads it. */
@@ -33,6 +35,7 @@ async function load(
   const registry = new PluginRegistry({ logger });
   const result = await loadPlugins(manifest, {
     configDir: dir,
+    allow: FIXTURES,
     file: join(dir, "plugins.yaml"),
     logger,
     ...(withRegistry ? { registry } : {}),
@@ -276,7 +279,7 @@ describe("inspectPlugins", () => {
         { id: "w", module: `${recorder}#Recorder`, isolation: "worker", events: ["node.*"] },
       ],
     };
-    const list = await inspectPlugins(manifest, { configDir: dir });
+    const list = await inspectPlugins(manifest, { configDir: dir, allow: FIXTURES });
     assert.deepEqual(
       list.map((s) => [s.id, s.status, s.enabled, s.required, s.isolation]),
       [

@@ -10,7 +10,8 @@ import { silentLogger, type Logger } from "../telemetry/logger.js";
 import { isInstance } from "./guard.js";
 import type { Plugin, PluginContext } from "./PluginBase.js";
 import type { PluginRegistry, RegisterOptions } from "./PluginRegistry.js";
-import { importPluginExport, instantiatePlugin, parseModuleRef, PluginProblemError, type ModuleRef } from "./resolveModule.js";
+import type { LoadPolicy } from "../modules.js";
+import { importPluginExport, instantiatePlugin, parseModuleRef, PluginProblemError, resolveModuleUrl, type ModuleRef } from "./resolveModule.js";
 import { DEFAULT_QUEUE_SIZE, WorkerPlugin } from "./WorkerPlugin.js";
 
 /** Options of {@link loadPlugins} and {@link inspectPlugins}. */
@@ -28,6 +29,12 @@ export interface LoadPluginsOptions {
   readonly registry?: PluginRegistry;
   /** Source position of a JSON pointer inside plugins.yaml (e.g. `config.locate("plugins", p)` from the config loader). */
   readonly locate?: (path: string) => { readonly line: number; readonly column: number } | undefined;
+  /**
+   * What plugin modules may be besides files of the config directory and installed packages
+   * (`EngineOptions.allow`): `node:` builtins, URLs, files outside the directory. Default none
+   * (`CONFIG_MODULE_NOT_ALLOWED`).
+   */
+  readonly allow?: LoadPolicy;
 }
 
 /** A plugin the loader constructed (and registered, when a registry was given). */
@@ -217,12 +224,30 @@ async function buildPlugin(m: PluginManifest, index: number, options: LoadPlugin
   }
   const ref: ModuleRef = parseModuleRef(m.module);
   const config = (m.config ?? {}) as Record<string, unknown>;
+  const problemDetail = (err: unknown): Omit<PluginLoadFailure, "pluginId" | "index" | "required"> => {
+    if (err instanceof PluginProblemError) {
+      const p = err.problem;
+      return {
+        detail: locateDetail(options, index, p.field, { code: p.code, pluginId: m.id, message: p.message, ...(p.hint === undefined ? {} : { hint: p.hint }) }),
+        cause: p.cause ?? err,
+      };
+    }
+    return { detail: locateDetail(options, index, "module", { code: "PLUGIN_IMPORT_FAILED", pluginId: m.id, message: errorMessage(err) }), cause: err };
+  };
   if (m.isolation === "worker") {
+    // Resolved and checked against the load policy here, before a worker starts (the worker
+    // checks again when it imports).
+    try {
+      resolveModuleUrl(ref.specifier, options.configDir, options.allow);
+    } catch (err) {
+      return problemDetail(err);
+    }
     try {
       const limits = m.resource_limits;
       return new WorkerPlugin(m.id, config, {
         module: m.module,
         configDir: options.configDir,
+        ...(options.allow === undefined ? {} : { allow: options.allow }),
         queueSize: m.queue_size ?? DEFAULT_QUEUE_SIZE,
         ...(m.env === undefined ? {} : { env: m.env }),
         ...(limits === undefined
@@ -244,22 +269,10 @@ async function buildPlugin(m: PluginManifest, index: number, options: LoadPlugin
   }
   const context: PluginContext = { configDir: options.configDir, isolation: "inline" };
   try {
-    const value = await importPluginExport(ref, options.configDir);
+    const value = await importPluginExport(ref, options.configDir, options.allow);
     return instantiatePlugin(value, ref, m.id, config, context);
   } catch (err) {
-    if (err instanceof PluginProblemError) {
-      const p = err.problem;
-      return {
-        detail: locateDetail(options, index, p.field, {
-          code: p.code,
-          pluginId: m.id,
-          message: p.message,
-          ...(p.hint === undefined ? {} : { hint: p.hint }),
-        }),
-        cause: p.cause ?? err,
-      };
-    }
-    return { detail: locateDetail(options, index, "module", { code: "PLUGIN_IMPORT_FAILED", pluginId: m.id, message: errorMessage(err) }), cause: err };
+    return problemDetail(err);
   }
 }
 
@@ -286,6 +299,7 @@ function fieldOf(code: ErrorDetail["code"]): string | undefined {
     case "PLUGIN_IMPORT_FAILED":
     case "PLUGIN_EXPORT_MISSING":
     case "PLUGIN_NOT_A_PLUGIN":
+    case "CONFIG_MODULE_NOT_ALLOWED":
       return "module";
     case "PLUGIN_CONSTRUCTOR_FAILED":
       return "config";

@@ -6,10 +6,10 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { extname, isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ErrorCode } from "../errors.js";
 import { errorMessage } from "../errors.js";
-import { importFailureHint, parseExportRef, refuseSpecifier, resolveSpecifier, type LoadPolicy } from "../modules.js";
+import { importFailureHint, parseExportRef, refuseResolved, refuseSpecifier, resolveSpecifier, type LoadPolicy } from "../modules.js";
 import { definePlugin, describeValue, isPlugin, isPluginClass, isPluginDefinition, type Plugin, type PluginContext } from "./PluginBase.js";
 
 /** Specifier of the built-in plugins; always served by this copy of agent-engine. */
@@ -62,8 +62,10 @@ export function isPathSpecifier(specifier: string): boolean {
  * Resolves a specifier to an importable URL: paths relative to `configDir`; bare package
  * specifiers as Node would from a module inside `configDir` (`node_modules` lookup, `exports`
  * maps with `import`/`node`/`default` conditions); `agent-engine/plugins` to the built-ins.
- * `node:` builtins and `data:`/`http(s):` URLs are refused unless `policy` allows them (a YAML
- * edit must not be able to load code that is not a file or an installed package).
+ * `node:` builtins, `data:`/`http(s):` URLs and paths leading out of `configDir` (`../x.js`,
+ * absolute paths, `file:` URLs, symlinks pointing out) are refused unless `policy` allows them
+ * (a YAML edit must not be able to load code that is not a file of the config directory or an
+ * installed package), the same rule as for handlers and tools.
  *
  * @throws {@link PluginProblemError} `PLUGIN_MODULE_NOT_FOUND`, `CONFIG_MODULE_NOT_ALLOWED`.
  */
@@ -72,14 +74,16 @@ export function resolveModuleUrl(specifier: string, configDir: string, policy: L
   const refused = refuseSpecifier(specifier, policy);
   if (refused) throw problem({ code: "CONFIG_MODULE_NOT_ALLOWED", field: "module", message: `plugin module ${refused.message}`, hint: refused.hint });
   if (/^(node|data|https?):/i.test(specifier)) return specifier;
-  if (specifier.startsWith("file:")) {
-    const path = new URL(specifier).pathname;
-    if (!existsSync(path)) throw notFoundPath(specifier, decodeURIComponent(path));
-    return specifier;
-  }
   if (isPathSpecifier(specifier)) {
-    const path = resolve(configDir, specifier);
+    let path: string;
+    try {
+      path = specifier.startsWith("file:") ? fileURLToPath(specifier) : resolve(configDir, specifier);
+    } catch (err) {
+      throw problem({ code: "PLUGIN_MODULE_NOT_FOUND", field: "module", message: `"${specifier}" is not a valid file URL: ${errorMessage(err)}`, hint: "use a path relative to the config directory, such as ./plugins/audit.js" });
+    }
     if (!existsSync(path) || statSync(path).isDirectory()) throw notFoundPath(specifier, path);
+    const outside = refuseResolved(specifier, pathToFileURL(path).href, configDir, policy);
+    if (outside) throw problem({ code: "CONFIG_MODULE_NOT_ALLOWED", field: "module", message: `plugin module ${outside.message}`, hint: outside.hint });
     return pathToFileURL(path).href;
   }
   let url: string;

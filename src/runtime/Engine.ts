@@ -276,6 +276,7 @@ export class Engine {
       logger,
       registry,
       locate: (p) => config.locate("plugins", p),
+      ...(options.allow === undefined ? {} : { allow: options.allow }),
     });
     if (plugins.error) {
       await tools.close();

@@ -150,6 +150,65 @@ describe("tools and plugins follow the same rule", () => {
   });
 });
 
+describe("plugin modules: files of the config dir or packages, unless the host allows more", () => {
+  const PLUGIN = "export class P { constructor(id) { this.pluginId = id; } onEvent() {} }\n";
+  const pluginsYaml = (module: string, isolation: string): string => `plugins:\n  - { id: p, module: ${JSON.stringify(module)}, required: true, isolation: ${isolation} }\n`;
+
+  for (const isolation of ["inline", "worker"]) {
+    it(`refuses ../, absolute paths, file: URLs and symlinks leading out (isolation: ${isolation}); allow.outsideConfigDir loads them`, { timeout: 60_000 }, async () => {
+      const { root, cfg } = await layout({ "cfg/workflow.yaml": workflow("./h.mjs#h"), "cfg/h.mjs": HANDLER, "plugin.mjs": PLUGIN, "cfg/inside.mjs": PLUGIN });
+      try {
+        const outside = join(root, "plugin.mjs");
+        await symlink(outside, join(cfg, "link.mjs"));
+        for (const module of ["../plugin.mjs#P", `${outside}#P`, `${pathToFileURL(outside).href}#P`, "./link.mjs#P"]) {
+          await writeFile(join(cfg, "plugins.yaml"), pluginsYaml(module, isolation));
+          await assert.rejects(Engine.fromConfigDir(cfg), (err: unknown) => {
+            assert.ok(err instanceof EngineError);
+            const d = err.details.find((x) => x.code === "CONFIG_MODULE_NOT_ALLOWED");
+            assert.ok(d, `${module}: ${JSON.stringify(err.details)}`);
+            assert.equal(d.pluginId, "p");
+            assert.equal(d.path, "/plugins/0/module");
+            assert.match(d.message, /outside the config directory/);
+            assert.match(d.hint ?? "", /EngineOptions\.allow\.outsideConfigDir/);
+            return true;
+          });
+          const engine = await Engine.fromConfigDir(cfg, { allow: { outsideConfigDir: true } });
+          try {
+            assert.deepEqual(engine.pluginLoadFailures, []);
+            assert.equal(engine.getPluginRegistry().get("p")?.pluginId, "p");
+          } finally {
+            await engine.shutdown();
+          }
+        }
+        // Inside the config dir needs nothing.
+        await writeFile(join(cfg, "plugins.yaml"), pluginsYaml("./inside.mjs#P", isolation));
+        const engine = await Engine.fromConfigDir(cfg);
+        await engine.shutdown();
+      } finally {
+        await removeDir(root);
+      }
+    });
+  }
+
+  it("a worker plugin refused by the policy is reported without starting its worker, and allowed builtins reach the worker", { timeout: 30_000 }, async () => {
+    const { root, cfg } = await layout({ "cfg/workflow.yaml": workflow("./h.mjs#h"), "cfg/h.mjs": HANDLER });
+    try {
+      const module = "data:text/javascript,export class P { constructor(id) { this.pluginId = id; } onEvent() {} }#P";
+      await writeFile(join(cfg, "plugins.yaml"), pluginsYaml(module, "worker"));
+      await assert.rejects(Engine.fromConfigDir(cfg), (err: unknown) => err instanceof EngineError && err.details.some((d) => d.code === "CONFIG_MODULE_NOT_ALLOWED" && d.path === "/plugins/0/module"));
+      // The host's opt-in is passed to the worker, which imports the module itself.
+      const engine = await Engine.fromConfigDir(cfg, { allow: { urlModules: true } });
+      try {
+        assert.deepEqual(engine.pluginLoadFailures, []);
+      } finally {
+        await engine.shutdown();
+      }
+    } finally {
+      await removeDir(root);
+    }
+  });
+});
+
 describe("memory file stores outside the config dir need an opt-in", () => {
   const memory = (path: string): string => `stores:\n  - { id: notes, kind: file, path: ${JSON.stringify(path)} }\n`;
   it("refuses ../ and absolute paths with CONFIG_FILE_OUTSIDE_DIR; allow.outsideConfigDir reads them", async () => {

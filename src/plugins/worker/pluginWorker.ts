@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   let plugin: Plugin;
   try {
     const ref = parseModuleRef(data.module);
-    const value = await importPluginExport(ref, data.configDir);
+    const value = await importPluginExport(ref, data.configDir, data.allow);
     plugin = instantiatePlugin(value, ref, data.pluginId, data.config, { configDir: data.configDir, isolation: "worker" });
   } catch (err) {
     if (err instanceof PluginProblemError) {

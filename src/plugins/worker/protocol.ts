@@ -11,6 +11,7 @@
  * @module
  */
 import type { ErrorCode } from "../../errors.js";
+import type { LoadPolicy } from "../../modules.js";
 
 /** `workerData` of a plugin worker. */
 export interface PluginWorkerData {
@@ -18,6 +19,8 @@ export interface PluginWorkerData {
   readonly module: string;
   readonly configDir: string;
   readonly config: Record<string, unknown>;
+  /** The host's load policy for the plugin module (`EngineOptions.allow`). */
+  readonly allow?: LoadPolicy;
   /** Import and construct the plugin, report `ready`, and run nothing else (for `agent-engine plugins`). */
   readonly inspectOnly?: boolean;
 }
@@ -51,6 +54,7 @@ const LOAD_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   "PLUGIN_CONSTRUCTOR_FAILED",
   "PLUGIN_STARTUP_FAILED",
   "PLUGIN_CONFIG",
+  "CONFIG_MODULE_NOT_ALLOWED",
 ]);
 
 const KEYS: Readonly<Record<FromWorker["t"], readonly string[]>> = {
