@@ -7,13 +7,15 @@ import { resolve } from "node:path";
 import { loadProject } from "../dag/buildGraph.js";
 import { EngineError, formatDetail } from "../errors.js";
 import { inspectPlugins } from "../plugins/loader.js";
+import { parseAllow } from "./allow.js";
 import { CliExit, printEngineError, type CliIO } from "./output.js";
 
 export type { CliIO } from "./output.js";
 
 /** `agent-engine plugins` */
-export async function pluginsCommand(configDir: string, opts: { json?: boolean }, io: CliIO): Promise<void> {
+export async function pluginsCommand(configDir: string, opts: { json?: boolean; allow?: string }, io: CliIO): Promise<void> {
   io.guardStdout();
+  const allow = parseAllow(opts.allow, io);
   let config;
   try {
     ({ config } = await loadProject(resolve(io.cwd(), configDir)));
@@ -21,7 +23,7 @@ export async function pluginsCommand(configDir: string, opts: { json?: boolean }
     if (err instanceof EngineError) throw new CliExit(printEngineError(err, io, `invalid config directory ${configDir}`));
     throw err;
   }
-  const list = await inspectPlugins(config.plugins, { configDir: config.dir, file: config.files.plugins ?? resolve(config.dir, "plugins.yaml"), locate: (p) => config.locate("plugins", p) });
+  const list = await inspectPlugins(config.plugins, { configDir: config.dir, file: config.files.plugins ?? resolve(config.dir, "plugins.yaml"), locate: (p) => config.locate("plugins", p), ...(allow ? { allow } : {}) });
   if (opts.json) {
     io.stdout(`${JSON.stringify(list, null, 2)}\n`);
   } else if (list.length === 0) {

@@ -12,6 +12,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
+import { ALLOW_HELP } from "./allow.js";
 import { pluginsCommand } from "./commands.js";
 import { graphCommand } from "./graph.js";
 import { initCommand } from "./init.js";
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIO): Command {
     .option("-q, --quiet", "no progress on stderr")
     .addOption(new Option("--progress <mode>", "progress on stderr: live (terminal), plain (lines), none; auto picks live on a terminal without CI").choices(["auto", "live", "plain", "none"]).default("auto"))
     .option("--store <url>", "run store: memory, sqlite:<path> or postgres://... (default sqlite:<configDir>/.agent-engine/runs.db)")
+    .option("--allow <list>", ALLOW_HELP)
     .action(async (configDir: string, opts: RunCommandOptions) => {
       await runCommand(configDir, opts, io);
     });
@@ -79,6 +81,7 @@ export function buildProgram(io: CliIO): Command {
     .option("--max-concurrency <n>", "at most this many node executions at once")
     .option("-q, --quiet", "no progress on stderr")
     .addOption(new Option("--progress <mode>", "progress on stderr").choices(["auto", "live", "plain", "none"]).default("auto"))
+    .option("--allow <list>", ALLOW_HELP)
     .action(async (configDir: string, runId: string, opts: RunCommandOptions) => {
       await resumeCommand(configDir, runId, opts, io);
     });
@@ -105,7 +108,8 @@ export function buildProgram(io: CliIO): Command {
     .argument("<configDir>", "config directory holding workflow.yaml")
     .option("--static", "check without importing modules or starting MCP servers (manifests, DAG, providers, memory files, built-in tool permissions)")
     .option("--json", "print the report as JSON on stdout")
-    .action(async (configDir: string, opts: { static?: boolean; json?: boolean }) => {
+    .option("--allow <list>", ALLOW_HELP)
+    .action(async (configDir: string, opts: { static?: boolean; json?: boolean; allow?: string }) => {
       await validateCommand(configDir, opts, io);
     });
 
@@ -141,7 +145,8 @@ export function buildProgram(io: CliIO): Command {
     .description("list the plugins of plugins.yaml with their enabled/loaded status")
     .argument("<configDir>", "config directory holding workflow.yaml")
     .option("--json", "print the list as JSON")
-    .action(async (configDir: string, opts: { json?: boolean }) => {
+    .option("--allow <list>", ALLOW_HELP)
+    .action(async (configDir: string, opts: { json?: boolean; allow?: string }) => {
       await pluginsCommand(configDir, opts, io);
     });
   return program;

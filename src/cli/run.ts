@@ -17,6 +17,7 @@ import { createConsoleLogger } from "../telemetry/logger.js";
 import { EventsFileWriter } from "./eventsFile.js";
 import { stringifyResult, writeJsonFile } from "./jsonOut.js";
 import { CliExit, cliError, printEngineError, printDebugStack, type CliIO } from "./output.js";
+import { parseAllow } from "./allow.js";
 import { ProgressView, type ProgressMode } from "./progress.js";
 
 /** Options of `agent-engine run`. */
@@ -38,6 +39,8 @@ export interface RunCommandOptions {
   readonly answer?: string;
   /** `resume` only: which interrupt the answer is for (default the first waiting). */
   readonly interrupt?: string;
+  /** `--allow a,b`: what configuration may load besides config-dir files and packages ({@link parseAllow}). */
+  readonly allow?: string;
 }
 
 /** What to do once the engine is up: start a new run, or continue one. */
@@ -187,7 +190,8 @@ async function runAndReport(
   const recording = opts.record !== undefined ? { mode: "record" as const, path: resolve(io.cwd(), opts.record) } : opts.replay !== undefined ? { mode: "replay" as const, path: resolve(io.cwd(), opts.replay) } : undefined;
   // The engine opens the store once the config dir has loaded (a typo in the dir creates nothing).
   const storeUrl = opts.store ?? (await import("../store/index.js")).defaultStoreUrl(resolve(io.cwd(), configDir));
-  const options: EngineOptions = { logger: createConsoleLogger(), plugins, store: storeUrl, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}) };
+  const allow = parseAllow(opts.allow, io);
+  const options: EngineOptions = { logger: createConsoleLogger(), plugins, store: storeUrl, ...(maxConcurrency === undefined ? {} : { maxConcurrency }), ...(recording ? { recording } : {}), ...(allow ? { allow } : {}) };
 
   // From here on, whatever plugins and handlers print goes to stderr: stdout carries the result only.
   io.guardStdout();

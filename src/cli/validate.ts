@@ -15,6 +15,8 @@ import { inspectPlugins } from "../plugins/loader.js";
 import { ContextAssembler } from "../runtime/ContextAssembler.js";
 import { compileToolSchema, resolveHandlers } from "../runtime/Engine.js";
 import { HandlerWorkers } from "../runtime/HandlerWorkers.js";
+import type { LoadPolicy } from "../modules.js";
+import { parseAllow } from "./allow.js";
 import { loadExport } from "../runtime/loadExport.js";
 import { checkToolsStatically } from "../tools/builtins.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
@@ -50,7 +52,8 @@ function detailsOf(err: unknown, fallback: Omit<ErrorDetail, "message">): ErrorD
 }
 
 /** Checks a config directory the way `run` would load it, collecting every problem. */
-export async function checkProject(dir: string, options: { static?: boolean } = {}): Promise<ProjectCheck> {
+export async function checkProject(dir: string, options: { static?: boolean; allow?: LoadPolicy } = {}): Promise<ProjectCheck> {
+  const allow = options.allow;
   const isStatic = options.static === true;
   let project: LoadedProject;
   try {
@@ -71,7 +74,7 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
     problems.push(...detailsOf(err, { code: "CONFIG_SCHEMA", ...(config.files.agents ? { file: config.files.agents } : {}) }));
   }
   try {
-    await ContextAssembler.create(config.memory, config.dir, config.files.memory);
+    await ContextAssembler.create(config.memory, config.dir, config.files.memory, allow);
   } catch (err) {
     problems.push(...detailsOf(err, { code: "CONFIG_FILE_UNREADABLE", ...(config.files.memory ? { file: config.files.memory } : {}) }));
   }
@@ -84,7 +87,7 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
       // Worker handlers are imported in their own worker threads, closed again right away.
       const workers = new HandlerWorkers();
       try {
-        await resolveHandlers(graph, config, {}, undefined, workers);
+        await resolveHandlers(graph, config, {}, allow, workers);
       } finally {
         await workers.close();
       }
@@ -97,7 +100,7 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
       const tools = await ToolRegistry.create(
         config.tools?.tools ?? [],
         {},
-        (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND" }),
+        (ref, path, toolId) => loadExport(ref, config.dir, { file: config.files.tools, path, what: `implementation of tool "${toolId}"`, code: "TOOL_NOT_FOUND", ...(allow ? { allow } : {}) }),
         (schema) => compileToolSchema(config, schema),
         config.files.tools,
         { configDir: config.dir, locate: (p) => config.locate("tools", p) },
@@ -110,7 +113,7 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
     } catch (err) {
       problems.push(...detailsOf(err, { code: "TOOL_NOT_FOUND", ...(config.files.tools ? { file: config.files.tools } : {}) }));
     }
-    const plugins = await inspectPlugins(config.plugins, { configDir: config.dir, file: config.files.plugins ?? resolve(config.dir, "plugins.yaml"), locate: (p) => config.locate("plugins", p) });
+    const plugins = await inspectPlugins(config.plugins, { configDir: config.dir, file: config.files.plugins ?? resolve(config.dir, "plugins.yaml"), locate: (p) => config.locate("plugins", p), ...(allow ? { allow } : {}) });
     for (const p of plugins) {
       if (p.status !== "failed" || !p.error) continue;
       (p.required ? problems : warnings).push(p.error);
@@ -140,10 +143,11 @@ export async function checkProject(dir: string, options: { static?: boolean } = 
 }
 
 /** `agent-engine validate` */
-export async function validateCommand(configDir: string, opts: { static?: boolean; json?: boolean }, io: CliIO): Promise<void> {
+export async function validateCommand(configDir: string, opts: { static?: boolean; json?: boolean; allow?: string }, io: CliIO): Promise<void> {
   // Handler and plugin modules may print when imported: keep stdout for the report.
   io.guardStdout();
-  const check = await checkProject(resolve(io.cwd(), configDir), { static: opts.static === true });
+  const allow = parseAllow(opts.allow, io);
+  const check = await checkProject(resolve(io.cwd(), configDir), { static: opts.static === true, ...(allow ? { allow } : {}) });
   if (opts.json) {
     io.stdout(`${JSON.stringify({ ...check, dir: configDir }, null, 2)}\n`);
   } else if (check.valid) {

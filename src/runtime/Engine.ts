@@ -50,9 +50,9 @@ export interface EngineOptions {
   readonly maxConcurrency?: number;
   /**
    * What configuration may load besides files of the config directory and packages it can
-   * resolve: `node:` builtins, `data:`/`http(s):` URLs, files (handlers, tools, memory `file`
-   * stores) outside the config directory. Default: none of them (`CONFIG_MODULE_NOT_ALLOWED`,
-   * `CONFIG_FILE_OUTSIDE_DIR`).
+   * resolve: `node:` builtins, `data:`/`http(s):` URLs, files (handlers, tools, plugins, memory
+   * `file` stores) outside the config directory. Default: none of them
+   * (`CONFIG_MODULE_NOT_ALLOWED`, `CONFIG_FILE_OUTSIDE_DIR`). The CLI's `--allow`.
    */
   readonly allow?: LoadPolicy;
   /**

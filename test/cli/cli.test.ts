@@ -235,3 +235,41 @@ plugins:
     assertNoStackTrace(run.stderr);
   });
 });
+
+describe("--allow: the operator's opt-in (EngineOptions.allow)", () => {
+  const plainWorkflow = `
+nodes:
+  - { id: a, kind: deterministic, role: start }
+  - { id: z, kind: deterministic, role: exit }
+edges:
+  - { from: a, to: z }
+`;
+  async function sharedLayout(): Promise<string> {
+    const root = await configDir({
+      "shared/p.mjs": "export class P { constructor(id) { this.pluginId = id; } onEvent() {} }\n",
+      "cfg/workflow.yaml": plainWorkflow,
+      "cfg/plugins.yaml": "plugins:\n  - { id: shared, module: ../shared/p.mjs#P, required: true }\n",
+    });
+    return join(root, "cfg");
+  }
+
+  test("a plugin module outside the config dir is refused by run, validate and plugins; --allow outside-config-dir loads it", async () => {
+    const cfg = await sharedLayout();
+    for (const args of [["run", cfg, "--store", "memory"], ["validate", cfg], ["plugins", cfg]]) {
+      const refused = await cli(args);
+      assert.equal(refused.code, 2, `${args[0]}: ${refused.stderr}${refused.stdout}`);
+      assert.match(refused.stderr + refused.stdout, /CONFIG_MODULE_NOT_ALLOWED.*outside the config directory/, args[0]);
+      const allowed = await cli([...args, "--allow", "outside-config-dir"]);
+      assert.equal(allowed.code, 0, `${args[0]} --allow: ${allowed.stderr}`);
+    }
+  });
+
+  test("an unknown --allow value is a usage error naming the accepted ones", async () => {
+    const cfg = await sharedLayout();
+    const r = await cli(["run", cfg, "--store", "memory", "--allow", "outside-config-dir,everything"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /CLI_USAGE.*--allow: unknown value "everything"/);
+    assert.match(r.stderr, /builtin-modules, url-modules, outside-config-dir/);
+    assert.equal(r.stdout, "");
+  });
+});
