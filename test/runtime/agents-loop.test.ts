@@ -348,3 +348,49 @@ describe("scripted provider rules", () => {
     }
   });
 });
+
+describe("usage in agent.response is sealed", () => {
+  it("regression: a plugin writing usage, or a provider keeping and changing its usage object, changes nothing anyone else sees; non-finite counts are dropped", async () => {
+    const dir = await writeConfigDir(files(`      - { response: x }`, ""));
+    try {
+      const kept = { inputTokens: 10, outputTokens: 2, reasoningTokens: Number.NaN, cachedInputTokens: Number.POSITIVE_INFINITY };
+      const seen: unknown[] = [];
+      const writes: string[] = [];
+      const writer = {
+        pluginId: "writer",
+        onEvent(e: { type: string; payload: { usage?: Record<string, number> } }): void {
+          if (e.type !== "agent.response") return;
+          try {
+            e.payload.usage!["inputTokens"] = 999_999;
+          } catch (err) {
+            writes.push((err as Error).name);
+          }
+        },
+      };
+      const reader = { pluginId: "reader", onEvent: (e: { type: string; payload: { usage?: unknown } }) => (e.type === "agent.response" ? seen.push(e.payload.usage) : undefined) };
+      const engine = await Engine.fromConfigDir(dir, {
+        logger: silentLogger,
+        plugins: [writer as never, reader as never],
+        llm: { name: "keeper", complete: async () => ({ content: "ok", usage: kept }) },
+      });
+      try {
+        const result = await engine.run({ q: "x" });
+        kept.inputTokens = 123; // after the fact: the engine holds its own copy
+        assert.equal(result.status, "success");
+        assert.deepEqual(writes, ["TypeError"], "the write throws: usage is frozen");
+        const expected = { inputTokens: 10, outputTokens: 2 };
+        assert.deepEqual(seen, [expected]);
+        const response = engine.getEvents({ type: "agent.response" })[0]!.payload as { usage: unknown };
+        assert.deepEqual(response.usage, expected);
+        assert.ok(Object.isFrozen(response.usage));
+        assert.equal(result.usage?.inputTokens, 10);
+        const again = await engine.run({ q: "x" });
+        assert.equal(again.usage?.inputTokens, 123, "a later run sees the provider's new answer, never a plugin's write");
+      } finally {
+        await engine.shutdown();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
