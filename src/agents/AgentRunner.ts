@@ -15,6 +15,7 @@ import { manifestSchema } from "../config/manifestSchemas.js";
 import { compileSchema } from "../dag/compileSchema.js";
 import type { CompiledSchema } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, type ErrorCode, type ErrorDetail } from "../errors.js";
+import { isInstance, readSafely, settleOnce } from "../guard.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
 import type { EventPayloads, TokenUsage } from "../telemetry/events.js";
 import type { ToolCallRecord } from "../runtime/types.js";
@@ -398,10 +399,13 @@ export class AgentRunner {
       response = rec.response ?? { content: "" };
     } else {
       try {
-        response = await provider.complete(request, hooks);
+        // settleOnce, not await: a provider's thenable that resolves with itself must not spin
+        // the microtask queue (the node's timeout could never fire).
+        response = (await settleOnce(provider.complete(request, hooks))).value as LlmResponse;
       } catch (err) {
-        const code = codeOf((err as { code?: unknown } | null)?.code, "LLM_FAILED");
-        const message = redactSecrets(`agent "${agentId}" (${provider.name}/${request.model}): ${err instanceof EngineError ? (err.details[0]?.message ?? err.message) : errorMessage(err)}`, secrets);
+        // A provider's rejection is a foreign value: every read is total.
+        const code = codeOf(readSafely(err, "code"), "LLM_FAILED");
+        const message = redactSecrets(`agent "${agentId}" (${provider.name}/${request.model}): ${engineMessage(err) ?? errorMessage(err)}`, secrets);
         if (recorder) recorder.record("llm", keyRequest!, sealJson({ error: { code, message }, ...(retries.length > 0 ? { retries: scrub(retries, secrets) } : {}) }));
         throw new StageError(code, message, { cause: err });
       }
@@ -564,6 +568,17 @@ function round(n: number): number {
 }
 
 /** Only finite, non-negative numbers; `undefined` when nothing usable was reported. */
+/** The first detail's message of an engine error, or undefined for anything else. Total. */
+function engineMessage(err: unknown): string | undefined {
+  if (!isInstance(err, EngineError)) return undefined;
+  try {
+    const e = err as EngineError;
+    return e.details[0]?.message ?? e.message;
+  } catch {
+    return undefined;
+  }
+}
+
 function cleanUsage(u: TokenUsage | undefined): TokenUsage | undefined {
   if (!u || typeof u !== "object") return undefined;
   const n = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);

@@ -8,7 +8,7 @@ import { errorMessage, errorStack, PluginLoadError } from "../errors.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { createConsoleLogger, type LogFields, type Logger } from "../telemetry/logger.js";
 import { compileTypeMatcher, type TypeMatcher } from "../telemetry/match.js";
-import { isInstance, observeOnce, readSafely, settledBy, thenOf, type ThenFn } from "./guard.js";
+import { isInstance, observeOnce, readSafely, settledBy, thenOf, type ThenFn } from "../guard.js";
 import { proxyInternals, type ProxyInternals, type ProxyReporter } from "./internal.js";
 import { describeValue, isPlugin, type Plugin } from "./PluginBase.js";
 

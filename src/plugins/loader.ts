@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { PluginManifest, PluginsManifest } from "../config/types.js";
 import { errorMessage, PluginLoadError, type ErrorDetail } from "../errors.js";
 import { silentLogger, type Logger } from "../telemetry/logger.js";
-import { isInstance } from "./guard.js";
+import { isInstance } from "../guard.js";
 import type { Plugin, PluginContext } from "./PluginBase.js";
 import type { PluginRegistry, RegisterOptions } from "./PluginRegistry.js";
 import type { LoadPolicy } from "../modules.js";

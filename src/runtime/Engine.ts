@@ -14,6 +14,7 @@ import { loadProject } from "../dag/buildGraph.js";
 import type { ProjectConfig } from "../config/types.js";
 import type { CompiledSchema, GraphNode, WorkflowGraph } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, type ErrorCode, type ErrorDetail } from "../errors.js";
+import { isInstance, readSafely } from "../guard.js";
 import type { NotJsonError} from "../json.js";
 import { sealJson, type JsonValue } from "../json.js";
 import { loadPlugins, type PluginLoadFailure } from "../plugins/loader.js";
@@ -581,13 +582,8 @@ export function compileToolSchema(config: ProjectConfig, schema: unknown): Compi
 
 /** Re-throws an error of the agent runner or tool registry with its engine code as a {@link StageError}. */
 function asStageError(err: unknown): never {
-  if (err instanceof EngineError) throw err;
-  let code: unknown;
-  try {
-    code = (err as { code?: unknown } | null)?.code;
-  } catch {
-    code = undefined;
-  }
+  if (isInstance(err, EngineError)) throw err;
+  const code = readSafely(err, "code");
   if (typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) && !/^E[A-Z]+$/.test(code)) throw new StageError(code as ErrorCode, errorMessage(err), { cause: err });
   throw err;
 }

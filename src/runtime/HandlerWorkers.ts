@@ -15,6 +15,7 @@ import { availableParallelism } from "node:os";
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { HandlerWorkerSettings } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, type ErrorCode } from "../errors.js";
+import { isInstance, readCode, readSafely } from "../guard.js";
 import { sealJson, type JsonValue } from "../json.js";
 import { relayLines, workerExecArgv, type LineLimiter } from "../workerThreads.js";
 import { InterruptSignal } from "./task.js";
@@ -422,38 +423,28 @@ function fromWire(e: WireError): Error {
 
 /** An error of a tool call, for the handler in the worker. Total. */
 function toWire(err: unknown): WireError {
-  if (err instanceof EngineError) return { engineCode: err.code, message: err.details[0]?.message ?? errorMessage(err) };
-  let code: unknown;
-  try {
-    code = err !== null && typeof err === "object" ? (err as { code?: unknown }).code : undefined;
-  } catch {
-    code = undefined;
+  if (isInstance(err, EngineError)) {
+    try {
+      const e = err as EngineError;
+      return { engineCode: e.code, message: e.details[0]?.message ?? errorMessage(e) };
+    } catch {
+      // described as a foreign value below
+    }
   }
-  return { message: errorMessage(err), ...(typeof code === "string" || (typeof code === "number" && Number.isFinite(code)) ? { code } : {}) };
+  const code = readCode(err);
+  return { message: errorMessage(err), ...(code === undefined ? {} : { code }) };
 }
 
 function crashReason(err: unknown, limits: ResourceLimits): string {
-  let code: unknown;
-  try {
-    code = (err as { code?: unknown } | null)?.code;
-  } catch {
-    code = undefined;
-  }
-  if (code === "ERR_WORKER_OUT_OF_MEMORY") {
+  if (readCode(err) === "ERR_WORKER_OUT_OF_MEMORY") {
     return `ran out of memory (${errorMessage(err)}; worker.resource_limits.max_old_generation_mb is ${String(limits.maxOldGenerationSizeMb)})`;
   }
   return `died of an uncaught error: ${errorMessage(err)}`;
 }
 
 function abortError(reason: unknown): StageError {
-  let code: unknown;
-  let message: unknown;
-  try {
-    code = (reason as { code?: unknown } | null)?.code;
-    message = (reason as { message?: unknown } | null)?.message;
-  } catch {
-    code = undefined;
-  }
+  const code = readCode(reason);
+  const message = readSafely(reason, "message");
   return code === "NODE_TIMEOUT" && typeof message === "string" ? new StageError("NODE_TIMEOUT", message) : new StageError("ABORTED", "the run was cancelled while this node was running");
 }
 

@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import { AgentOutputError } from "../agents/AgentRunner.js";
 import type { GraphNode, WorkflowGraph } from "../dag/types.js";
 import { EngineError, StageError, errorMessage, errorStack } from "../errors.js";
+import { isInstance } from "../guard.js";
 import { NotJsonError, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
@@ -70,11 +71,18 @@ function userStack(err: unknown): string | undefined {
  * its own code kept as `originalCode`. Total: never throws for hostile values.
  */
 export function toErrorInfo(err: unknown, fallback: string): ErrorInfo {
-  if (err instanceof EngineError) {
-    const d = err.details[0];
-    const base = info(err.code, d?.message ?? errorMessage(err));
-    // AGENT_OUTPUT_INVALID carries the model's reply and the validation errors (CONTRACT §8).
-    return err instanceof AgentOutputError ? Object.freeze({ ...base, raw: err.raw, validation: err.validation }) : base;
+  // isInstance and the try: `instanceof` runs a Proxy's getPrototypeOf trap, and a Proxy posing
+  // as an engine error may throw from any read; it is then recorded as a foreign value.
+  if (isInstance(err, EngineError)) {
+    try {
+      const e = err as EngineError;
+      const d = e.details[0];
+      const base = info(e.code, d?.message ?? errorMessage(e));
+      // AGENT_OUTPUT_INVALID carries the model's reply and the validation errors (CONTRACT §8).
+      return isInstance(e, AgentOutputError) ? Object.freeze({ ...base, raw: (e as AgentOutputError).raw, validation: (e as AgentOutputError).validation }) : base;
+    } catch {
+      // fall through
+    }
   }
   const message = errorMessage(err);
   const original = foreignCode(err);
@@ -141,7 +149,8 @@ export class StageExecutor {
       raw = this.invoke(stage, context, scope, sig);
     } catch (err) {
       sig.cleanup();
-      if (err instanceof InterruptSignal) return suspended(stage, err, startedAt, startedMs, scope);
+      // isInstance: `instanceof` runs a thrown Proxy's getPrototypeOf trap, which may throw.
+      if (isInstance(err, InterruptSignal)) return suspended(stage, err as InterruptSignal, startedAt, startedMs, scope);
       return outcome(false, stage.input, toErrorInfo(err, fallback), startedAt, startedMs, scope);
     }
     if (!isPromiseLike(raw)) {
@@ -197,7 +206,7 @@ export class StageExecutor {
         // times (only the first counts) or never (the timeout ends the stage).
         raw.then(
           (value) => settle(this.finish(stage, value, startedAt, startedMs, scope)),
-          (err: unknown) => settle(err instanceof InterruptSignal ? suspended(stage, err, startedAt, startedMs, scope) : fail(toErrorInfo(err, fallback))),
+          (err: unknown) => settle(isInstance(err, InterruptSignal) ? suspended(stage, err as InterruptSignal, startedAt, startedMs, scope) : fail(toErrorInfo(err, fallback))),
         );
       } catch (err) {
         settle(fail(toErrorInfo(err, fallback)));

@@ -8,6 +8,7 @@
 import type { ToolManifest } from "../config/types.js";
 import type { CompiledSchema, GraphNode } from "../dag/types.js";
 import { EngineError, errorMessage, type ErrorDetail } from "../errors.js";
+import { isInstance, settleOnce } from "../guard.js";
 import type { NotJsonError } from "../json.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
 import type { ErrorInfo, EventPayloads } from "../telemetry/events.js";
@@ -298,10 +299,11 @@ export class ToolRegistry {
     const ctx: ToolContext = { taskId: scope.taskId, nodeId: scope.nodeId, toolId, config: entry.config, signal: scope.signal };
     let result: JsonValue;
     try {
-      result = sealJson(await entry.impl(sealedArgs, ctx));
+      // settleOnce, not await: a thenable that resolves with itself must not spin the microtask
+      // queue (no timer, the node's timeout included, could fire again).
+      result = sealJson((await settleOnce(entry.impl(sealedArgs, ctx))).value);
     } catch (err) {
-      const e = err instanceof ToolError ? { code: err.code, message: err.details[0]?.message ?? err.message } : { code: "TOOL_FAILED", message: `tool "${toolId}" failed: ${errorMessage(err)}` };
-      return this.fail(scope, toolId, callId, sealedArgs, e, performance.now() - started);
+      return this.fail(scope, toolId, callId, sealedArgs, toolFailure(toolId, err), performance.now() - started);
     }
     const durationMs = performance.now() - started;
     scope.emit("tool.completed", { tool: toolId, callId, result: capForEvent(result), durationMs });
@@ -315,4 +317,17 @@ export class ToolRegistry {
     scope.toolCalls.push(freezeShell({ callId, tool, args, status: "failure" as const, error }));
     return Promise.reject(Object.assign(new Error(e.message), { code: e.code }));
   }
+}
+
+/** The recorded error of a tool call that threw `err` (a tool's own value: read totally). */
+function toolFailure(toolId: string, err: unknown): { code: string; message: string } {
+  if (isInstance(err, ToolError)) {
+    try {
+      const e = err as ToolError;
+      return { code: e.code, message: e.details[0]?.message ?? e.message };
+    } catch {
+      // a Proxy posing as a ToolError: a foreign value
+    }
+  }
+  return { code: "TOOL_FAILED", message: `tool "${toolId}" failed: ${errorMessage(err)}` };
 }

@@ -394,3 +394,31 @@ describe("usage in agent.response is sealed", () => {
     }
   });
 });
+
+describe("hostile providers", () => {
+  it("regression: a provider returning a self-resolving thenable, or rejecting with a Proxy whose traps throw, fails the node LLM_FAILED, never a hang", { timeout: 20_000 }, async () => {
+    const dir = await writeConfigDir(files(`      - { response: x }`, ""));
+    try {
+      const noProto = new Proxy({}, { getPrototypeOf(): never { throw new Error("proto trap"); }, get(): never { throw new Error("get trap"); } });
+      for (const complete of [
+        (): unknown => {
+          const t: { then: (r: (v: unknown) => void) => void } = { then: (r) => r(t) };
+          return t;
+        },
+        (): Promise<never> => Promise.reject(noProto),
+      ]) {
+        const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, llm: { name: "hostile", complete: complete as never } });
+        try {
+          const result = await engine.run({ q: "x" });
+          assert.equal(result.status, "failure");
+          assert.equal(result.error?.code, "LLM_FAILED", result.error?.message);
+          assert.match(result.error!.message, /agent "researcher" \(hostile\/m1\)/);
+        } finally {
+          await engine.shutdown();
+        }
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});

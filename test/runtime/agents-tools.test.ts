@@ -96,6 +96,37 @@ describe("tools", () => {
     assert.match(result.error!.message, /tools: list/);
   });
 
+  it("regression: a tool returning a self-resolving thenable, or throwing a Proxy whose traps throw, is a recorded TOOL_FAILED, never a hang", { timeout: 20_000 }, async () => {
+    // Before: `await` re-adopted the thenable forever (no timer, the node's timeout included,
+    // could fire again), and `instanceof ToolError` on the Proxy threw past tool.failed.
+    const selfResolving = (): unknown => {
+      const t: { then: (r: (v: unknown) => void) => void } = { then: (r) => r(t) };
+      return t;
+    };
+    const noProto = (): never => {
+      throw new Proxy({}, { getPrototypeOf(): never { throw new Error("proto trap"); }, get(): never { throw new Error("get trap"); } });
+    };
+    for (const kvImpl of [selfResolving, noProto]) {
+      const { result, events } = await runWorkflow(files, {}, {
+        tools: { kv: kvImpl },
+        handlers: {
+          work: async (_i, ctx) => {
+            try {
+              await ctx.callTool("lookup", { key: "x" });
+              return "no";
+            } catch (err) {
+              return (err as { code: string }).code;
+            }
+          },
+        },
+      });
+      assert.equal(result.status, "success");
+      assert.equal(result.output, "TOOL_FAILED");
+      assert.deepEqual(events.filter((e) => e.type.startsWith("tool.")).map((e) => e.type), ["tool.invoked", "tool.failed"]);
+      assert.equal(result.history[1]!.toolCalls[0]?.status, "failure");
+    }
+  });
+
   it("a failing tool and bad arguments emit tool.failed and are recorded as failed calls", async () => {
     const { result, events } = await runWorkflow(files, {}, {
       tools: { kv: () => { throw new Error("store down"); } },

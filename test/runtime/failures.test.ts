@@ -60,6 +60,11 @@ describe("node failures", () => {
     await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw hostile; } }, "HANDLER_FAILED");
     await failsWith({ "workflow.yaml": wf() }, 1, { step: async () => { throw new Proxy({}, { get() { throw new Error("trap"); } }); } }, "HANDLER_FAILED");
     await failsWith({ "workflow.yaml": wf() }, 1, { step: () => Promise.reject(hostile) }, "HANDLER_FAILED");
+    // Regression: `instanceof` runs a Proxy's getPrototypeOf trap. A throwing one made a
+    // synchronous throw an INTERNAL_ERROR of the run and an async one an unhandled rejection.
+    const noProto = new Proxy({}, { getPrototypeOf(): never { throw new Error("proto trap"); } });
+    await failsWith({ "workflow.yaml": wf() }, 1, { step: () => { throw noProto; } }, "HANDLER_FAILED");
+    await failsWith({ "workflow.yaml": wf() }, 1, { step: async () => { throw noProto; } }, "HANDLER_FAILED");
   });
 
   it("the history entry carries the stack of the user's code that threw (no engine frames)", async () => {

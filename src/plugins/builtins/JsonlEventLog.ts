@@ -8,7 +8,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { errorMessage } from "../../errors.js";
 import type { EngineEvent } from "../../telemetry/events.js";
-import { readSafely } from "../guard.js";
+import { readSafely } from "../../guard.js";
 import { PluginBase, type PluginContext } from "../PluginBase.js";
 
 /** Config of {@link JsonlEventLog} (snake_case, as written in plugins.yaml). */

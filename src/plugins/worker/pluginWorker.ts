@@ -12,7 +12,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { errorMessage } from "../../errors.js";
 import type { EngineEvent } from "../../telemetry/events.js";
-import { observeOnce, readSafely, settledBy, thenOf } from "../guard.js";
+import { observeOnce, readSafely, settledBy, thenOf } from "../../guard.js";
 import type { Plugin } from "../PluginBase.js";
 import { importPluginExport, instantiatePlugin, parseModuleRef, PluginProblemError } from "../resolveModule.js";
 import type { FromWorker, PluginWorkerData, ToWorker } from "./protocol.js";

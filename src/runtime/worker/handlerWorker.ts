@@ -15,6 +15,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineError, StageError, errorMessage, errorStack, type ErrorCode } from "../../errors.js";
+import { isInstance, readCode } from "../../guard.js";
 import { NotJsonError, sealJson, type JsonValue } from "../../json.js";
 import { importFailureHint } from "../../modules.js";
 import type { HandlerContext } from "../types.js";
@@ -56,19 +57,17 @@ function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
 
 /** A thrown value as the main thread records it. Total. */
 function describe(err: unknown): WireError {
-  if (err instanceof EngineError) return { engineCode: err.code, message: err.details[0]?.message ?? errorMessage(err) };
-  let code: unknown;
-  try {
-    code = err !== null && typeof err === "object" ? (err as { code?: unknown }).code : undefined;
-  } catch {
-    code = undefined;
+  if (isInstance(err, EngineError)) {
+    try {
+      const e = err as EngineError;
+      return { engineCode: e.code, message: e.details[0]?.message ?? errorMessage(e) };
+    } catch {
+      // a Proxy posing as an engine error: described as a foreign value
+    }
   }
+  const code = readCode(err);
   const stack = errorStack(err);
-  return {
-    message: errorMessage(err),
-    ...(typeof code === "string" || (typeof code === "number" && Number.isFinite(code)) ? { code } : {}),
-    ...(stack === undefined ? {} : { stack }),
-  };
+  return { message: errorMessage(err), ...(code === undefined ? {} : { code }), ...(stack === undefined ? {} : { stack }) };
 }
 
 /** A tool error from the main thread, as the handler sees it: an engine error keeps its class. */
@@ -102,7 +101,7 @@ function run(call: Extract<ToHandlerWorker, { t: "call" }>): void {
     try {
       sealed = sealJson(value);
     } catch (err) {
-      post({ t: "not-json", id, message: err instanceof NotJsonError ? err.message : errorMessage(err) });
+      post({ t: "not-json", id, message: isInstance(err, NotJsonError) ? (err as NotJsonError).message : errorMessage(err) });
       return;
     }
     post({ t: "result", id, value: sealed });
@@ -110,7 +109,7 @@ function run(call: Extract<ToHandlerWorker, { t: "call" }>): void {
   const fail = (err: unknown): void => {
     if (done) return;
     done = true;
-    if (err instanceof WorkerInterrupt) post({ t: "interrupt", id, payload: err.payload });
+    if (isInstance(err, WorkerInterrupt)) post({ t: "interrupt", id, payload: (err as WorkerInterrupt).payload });
     else post({ t: "error", id, error: describe(err) });
   };
 

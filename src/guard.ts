@@ -1,7 +1,8 @@
 /**
- * Total operations on values that come from plugin code (the plugin itself, what its hooks
- * return, what they throw). Every function here never throws and never hands a foreign value to
- * `Promise.resolve`/`await`, which would re-adopt a self-resolving thenable forever.
+ * Total operations on foreign values: what plugins, handlers, tools and LLM providers return or
+ * throw. Every function here never throws and never hands a foreign value to
+ * `Promise.resolve`/`await`, which would re-adopt a self-resolving thenable forever (spinning the
+ * microtask queue, so no timer, timeout included, would ever fire again).
  *
  * @internal
  * @module
@@ -81,4 +82,45 @@ export function readSafely(obj: unknown, key: PropertyKey): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Waits for `value` as `await` would, without its danger: a thenable's `then` is read and called
+ * once, the first callback wins, and the fulfilment value is handed back boxed, never adopted (a
+ * thenable resolving with itself, or with another thenable, cannot spin the microtask queue). A
+ * thenable that never calls back never settles: bound the wait with a timer. A `then` getter
+ * that throws rejects with what it threw.
+ *
+ * @example
+ * ```ts
+ * const { value } = await settleOnce(tool(args, ctx));
+ * ```
+ */
+export function settleOnce(value: unknown): Promise<{ readonly value: unknown }> {
+  const then = thenOf(value);
+  if (then === undefined) return Promise.resolve({ value });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const fulfilled = (v: unknown): void => {
+      if (done) return;
+      done = true;
+      resolve({ value: v });
+    };
+    const rejected = (reason: unknown): void => {
+      if (done) return;
+      done = true;
+      reject(reason);
+    };
+    try {
+      Reflect.apply(then, value, [fulfilled, rejected]);
+    } catch (err) {
+      rejected(err);
+    }
+  });
+}
+
+/** `(value as any)[key]` as a string or finite number (a foreign error's `code`), else undefined. Total. */
+export function readCode(value: unknown): string | number | undefined {
+  const c = readSafely(value, "code");
+  return typeof c === "string" || (typeof c === "number" && Number.isFinite(c)) ? c : undefined;
 }
