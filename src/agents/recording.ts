@@ -16,7 +16,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { EngineError, StageError, errorMessage, type ErrorCode } from "../errors.js";
 import { freezeShell, sealJson, type JsonValue } from "../json.js";
-import type { ToolEventScope } from "../tools/ToolRegistry.js";
+import { capForEvent, type ToolEventScope } from "../tools/ToolRegistry.js";
 import { redact } from "./providers/index.js";
 
 /** `EngineOptions.recording`. */
@@ -219,7 +219,8 @@ export function recordedTools(recorder: Recorder, call: ToolCaller): ToolCaller 
     const hit = recorder.lookup("tool", sealJson({ tool: toolId, args: sealedArgs }));
     if (!hit.found) return Promise.reject(new StageError("REPLAY_MISS", `tool "${toolId}" (node "${scope.nodeId}"): ${hit.message}`));
     const callId = scope.nextCallId();
-    scope.emit("tool.invoked", { tool: toolId, callId, args: sealedArgs });
+    // Capped as the live path caps them (ToolRegistry.call), so a replay has the recorded events.
+    scope.emit("tool.invoked", { tool: toolId, callId, args: capForEvent(sealedArgs) });
     const rec = hit.response as { result?: JsonValue; error?: { code: string; message: string } };
     if (rec.error) {
       const error = freezeShell({ code: rec.error.code, message: rec.error.message });
@@ -229,7 +230,7 @@ export function recordedTools(recorder: Recorder, call: ToolCaller): ToolCaller 
       return Promise.reject(new StageError(code, rec.error.message));
     }
     const result = sealJson(rec.result ?? null);
-    scope.emit("tool.completed", { tool: toolId, callId, result, durationMs: 0 });
+    scope.emit("tool.completed", { tool: toolId, callId, result: capForEvent(result), durationMs: 0 });
     scope.toolCalls.push(freezeShell({ callId, tool: toolId, args: sealedArgs, status: "success" as const, result }));
     return Promise.resolve(result);
   };

@@ -46,6 +46,41 @@ agents:
 `;
 
 describe("record and replay", () => {
+  it("regression: replayed tool events are capped like live ones, so long arguments and results replay to the same event stream", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": `
+nodes:
+  - { id: begin, kind: deterministic, role: start }
+  - { id: work, kind: deterministic, role: linear, handler: ./h.mjs#work, tools: [echo] }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: work }
+  - { from: work, to: done }
+`,
+      "tools.yaml": "tools:\n  - { id: echo, handler: ./tools.mjs#echo }\n",
+      "tools.mjs": "export const echo = (args) => ({ text: args.text + 'b'.repeat(3000) });\n",
+      "h.mjs": "export async function work(input, ctx) { const r = await ctx.callTool('echo', { text: 'a'.repeat(3000) }); return { length: r.text.length }; }\n",
+    });
+    const path = join(dir, "run.jsonl");
+    try {
+      const rec = await Engine.fromConfigDir(dir, { logger: silentLogger, recording: { mode: "record", path } });
+      const recorded = await rec.run({});
+      const recordedEvents = rec.getEvents();
+      await rec.shutdown();
+      assert.deepEqual(recorded.output, { length: 6000 });
+      const invoked = recordedEvents.find((e) => e.type === "tool.invoked")!.payload as unknown as { args: { text: string } };
+      assert.match(invoked.args.text, /truncated: 3000 chars/);
+      const rep = await Engine.fromConfigDir(dir, { logger: silentLogger, recording: { mode: "replay", path } });
+      const replayed = await rep.run({});
+      const replayedEvents = rep.getEvents();
+      await rep.shutdown();
+      assert.deepEqual(normalizeResult(replayed), normalizeResult(recorded), "the handler still gets the whole result");
+      assert.deepEqual(normalizeEvents(replayedEvents), normalizeEvents(recordedEvents));
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   it("a replayed run equals the recorded one (results and normalized events), with no tool side effect", async () => {
     const dir = await writeConfigDir({ "workflow.yaml": WF, "tools.yaml": TOOLS, "tools.mjs": TOOLS_MJS, "agents.yaml": AGENTS });
     const path = join(dir, "rec", "run.jsonl");
