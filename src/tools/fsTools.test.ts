@@ -114,6 +114,24 @@ describe("file tools", () => {
     }
   });
 
+  it("regression: a listing over max_bytes fails TOOL_FAILED instead of returning (and holding) every entry", async () => {
+    await mkdir(join(cfg, "data", "many"));
+    for (let i = 0; i < 200; i++) await writeFile(join(cfg, "data", "many", `file-${String(i).padStart(4, "0")}.txt`), "");
+    const tight = await makeRegistry([{ id: "tight", type: "list_dir", permissions: { filesystem_root: "./data", max_bytes: 1000 } }], cfg);
+    try {
+      const r = await attempt(tight, "tight", { path: "many" });
+      assert.equal(r.ok, false);
+      assert.equal(!r.ok && r.code, "TOOL_FAILED");
+      assert.match(!r.ok ? r.message : "", /listing of "many" is over the limit of 1000 bytes \(permissions\.max_bytes\) after \d+ entries/);
+      // Under the limit the same tool lists as before, and the default limit (10 MB) lists all 200.
+      assert.deepEqual(await tight.call("tight", { path: "sub" }, makeScope()), { entries: [{ name: "b.txt", type: "file" }] });
+      const all = (await reg.call("ls", { path: "many" }, makeScope())) as { entries: unknown[] };
+      assert.equal(all.entries.length, 200);
+    } finally {
+      await tight.close();
+    }
+  });
+
   it("writes atomically (no temp file left), replaces existing content and reports bytes", async () => {
     assert.deepEqual(await reg.call("notes", { path: "n.txt", content: "héllo" }, makeScope()), { bytes: 6 });
     assert.deepEqual(await reg.call("notes", { path: "nested/n.txt", content: "second" }, makeScope()), { bytes: 6 });

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants, existsSync } from "node:fs";
-import { open, readdir, readlink, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { open, opendir, readlink, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import { denied, failed, ToolError } from "./ToolError.js";
 
@@ -148,13 +148,31 @@ export async function readFileTool(conf: FsConfinement, args: { path: string }):
 /** Type of a directory entry as `list_dir` reports it. */
 export type EntryType = "file" | "directory" | "symlink" | "other";
 
-/** `list_dir {path}` -> `{entries: [{name, type}]}`, sorted by name. */
+/**
+ * `list_dir {path}` -> `{entries: [{name, type}]}`, sorted by name. The listing is read entry by
+ * entry and stops once its JSON would pass `max_bytes` (a directory of millions of files fails
+ * with `TOOL_FAILED` instead of filling memory and the model's context).
+ */
 export async function listDirTool(conf: FsConfinement, args: { path: string }): Promise<{ entries: { name: string; type: EntryType }[] }> {
   const real = await resolveInside(conf, args.path);
   const fh = await openVerified(conf, args.path, real, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    const dirents = await readdir(HAS_PROC_FD ? `/proc/self/fd/${fh.fd}` : real, { withFileTypes: true });
-    const entries = dirents.map((d) => ({ name: d.name, type: (d.isFile() ? "file" : d.isDirectory() ? "directory" : d.isSymbolicLink() ? "symlink" : "other") as EntryType }));
+    const dir = await opendir(HAS_PROC_FD ? `/proc/self/fd/${fh.fd}` : real);
+    const entries: { name: string; type: EntryType }[] = [];
+    let bytes = 13; // {"entries":[]}
+    try {
+      for await (const d of dir) {
+        const type: EntryType = d.isFile() ? "file" : d.isDirectory() ? "directory" : d.isSymbolicLink() ? "symlink" : "other";
+        bytes += Buffer.byteLength(JSON.stringify(d.name)) + type.length + 20; // {"name":...,"type":"..."},
+        if (bytes > conf.maxBytes) {
+          throw failed(conf.toolId, `the listing of ${JSON.stringify(args.path)} is over the limit of ${conf.maxBytes} bytes (permissions.max_bytes) after ${entries.length} entries`);
+        }
+        entries.push({ name: d.name, type });
+      }
+    } finally {
+      // for await closes the directory when it completes; an early throw must close it too.
+      await dir.close().catch(() => undefined);
+    }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { entries };
   } catch (err) {
