@@ -80,6 +80,12 @@ export async function loadMcpSdk(file?: string): Promise<Sdk> {
   }
 }
 
+/** Pages of `tools/list` read from one server at most. */
+export const MCP_MAX_TOOL_PAGES = 100;
+
+/** Tools read from one server at most. */
+export const MCP_MAX_TOOLS = 10_000;
+
 /** Default connect and call timeout. */
 export const MCP_DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -120,7 +126,12 @@ export async function connectMcpServer(sdk: Sdk, m: ToolManifest, configDir: str
   try {
     tools = [];
     let cursor: string | undefined;
+    let pages = 0;
     do {
+      // Bounded: a server whose pages never end (or repeat) cannot hold the engine's start forever.
+      if (++pages > MCP_MAX_TOOL_PAGES || tools.length > MCP_MAX_TOOLS) {
+        throw new Error(`it listed ${tools.length} tools in ${pages - 1} pages and the list did not end (at most ${MCP_MAX_TOOL_PAGES} pages and ${MCP_MAX_TOOLS} tools are read)`);
+      }
       const page = await client.listTools(cursor === undefined ? undefined : { cursor }, { timeout });
       for (const t of page.tools) tools.push(Object.freeze({ name: t.name, ...(t.description !== undefined ? { description: t.description } : {}), inputSchema: t.inputSchema as Record<string, unknown> }));
       cursor = page.nextCursor;

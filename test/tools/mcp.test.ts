@@ -267,6 +267,36 @@ agents:
     }
   });
 
+  it("regression: a server whose tools/list never ends is a load error after a bounded number of pages", { timeout: 60_000 }, async () => {
+    // A hand-written stdio JSON-RPC server: every tools/list page names a next cursor.
+    const endless = [
+      'import { createInterface } from "node:readline";',
+      "let n = 0;",
+      "const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');",
+      "createInterface({ input: process.stdin }).on('line', (line) => {",
+      "  const m = JSON.parse(line);",
+      "  if (m.method === 'initialize') send({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: m.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'endless', version: '1' } } });",
+      "  else if (m.method === 'tools/list') { n++; send({ jsonrpc: '2.0', id: m.id, result: { tools: [{ name: 't' + n, inputSchema: { type: 'object' } }], nextCursor: 'c' + n } }); }",
+      "});",
+      "",
+    ].join("\n");
+    const dir = await writeConfigDir({
+      "workflow.yaml": WF("[endless.*]"),
+      "endless.mjs": endless,
+      "tools.yaml": `tools:\n  - { id: endless, type: mcp, command: [node, ./endless.mjs], timeout_ms: 5000 }\n`,
+    });
+    try {
+      await assert.rejects(Engine.fromConfigDir(dir, { logger: silentLogger }), (err: unknown) => {
+        assert.ok(err instanceof EngineError);
+        assert.equal(err.details[0]?.code, "MCP_SERVER_FAILED");
+        assert.match(err.details[0]!.message, /MCP server "endless".*listed 100 tools in 100 pages and the list did not end/s);
+        return true;
+      });
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   it("an engine start that fails after the MCP servers started closes them: no server process is left", async () => {
     const base = (extra: Record<string, string>, tools = "[fx.*]"): Record<string, string> => ({
       "workflow.yaml": WF(tools),
