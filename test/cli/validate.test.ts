@@ -51,6 +51,8 @@ const cases: Case[] = [
   { name: "handler export missing", files: { "workflow.yaml": wf(", handler: ./h.mjs#go"), "h.mjs": "export const other = () => 1;\n" }, code: "HANDLER_LOAD_FAILED", message: /no export "go".*exports: other/ },
   { name: "handler export not a function", files: { "workflow.yaml": wf(", handler: ./h.mjs#go"), "h.mjs": "export const go = 42;\n" }, code: "HANDLER_LOAD_FAILED", message: /is number, not a function/ },
   { name: "handler module throws on import", files: { "workflow.yaml": wf(", handler: ./h.mjs#go"), "h.mjs": "throw new Error('top-level boom');\n" }, code: "HANDLER_LOAD_FAILED", message: /top-level boom/ },
+  { name: "worker handler export missing (checked in a worker)", files: { "workflow.yaml": wf(", handler: ./h.mjs#go, isolation: worker"), "h.mjs": "export const other = () => 1;\n" }, code: "HANDLER_LOAD_FAILED", message: /no export "go".*exports: other/ },
+  { name: "worker handler module throws on import (in its worker)", files: { "workflow.yaml": wf(", handler: ./h.mjs#go, isolation: worker"), "h.mjs": "throw new Error('top-level boom');\n" }, code: "HANDLER_LOAD_FAILED", message: /top-level boom/ },
   { name: "tool without implementation", files: { "workflow.yaml": wf(", tools: [t]"), "tools.yaml": "tools:\n  - { id: t, description: no handler }\n" }, code: "TOOL_NOT_FOUND", message: /tool "t" has no implementation/ },
   { name: "tool handler export missing", files: { "workflow.yaml": wf(""), "tools.yaml": "tools:\n  - { id: t, handler: ./t.mjs#run }\n", "t.mjs": "export const walk = () => 1;\n" }, code: "TOOL_NOT_FOUND", message: /no export "run"/ },
   {
