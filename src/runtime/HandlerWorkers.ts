@@ -395,12 +395,12 @@ export class HandlerPool {
 /**
  * The answers a stage already has for `ctx.interrupt()` (they are sent to the worker, whose
  * `ctx.interrupt()` must return them synchronously). The engine's context hands them out one
- * call at a time and throws an {@link InterruptSignal} past the last; `resumeValue` is set
- * exactly when there is at least one.
+ * call at a time and throws an {@link InterruptSignal} past the last; `resumeValue` (the last
+ * answer, JSON, never `undefined`) is defined exactly when there is at least one.
  */
 function answersOf(ctx: HandlerContext): JsonValue[] {
   const answers: JsonValue[] = [];
-  if (!("resumeValue" in ctx)) return answers;
+  if (ctx.resumeValue === undefined) return answers;
   for (;;) {
     try {
       answers.push(ctx.interrupt());

@@ -18,7 +18,10 @@ export interface HandlerContext {
   readonly taskId: string;
   /** Id of the node being executed. */
   readonly nodeId: string;
-  /** Aborted when the run is cancelled or the node's `timeout_ms` elapses. */
+  /**
+   * Aborted when the run is cancelled or the node's `timeout_ms` elapses. In an
+   * `isolation: worker` handler it never fires: the worker is terminated instead.
+   */
   readonly signal: AbortSignal;
   /** The assembled context (from the node's `context` profile), or `null` for `none`. */
   readonly context: JsonValue;
