@@ -197,13 +197,21 @@ export async function runRoundRobin(cases: readonly BenchCase[], options: Harnes
 /** A quoted figure: the ratio of two cases measured in the same run. */
 export interface RatioSpec {
   readonly name: string;
-  /** `speedup`: slower.nsPerOp / faster.nsPerOp (higher is better). `cost`: measured / baseline (lower is better). */
-  readonly kind: "speedup" | "cost";
-  /** speedup: the case expected to be faster (ours); cost: the measured case. */
+  /**
+   * `speedup`: slower.nsPerOp / faster.nsPerOp (higher is better). `cost`: measured / baseline
+   * (lower is better). `overhead`: (measured - baseline) / `per` / `referenceNs`, the extra time
+   * per unit of work as a share of a reference time (lower is better; shown as a percentage).
+   */
+  readonly kind: "speedup" | "cost" | "overhead";
+  /** speedup: the case expected to be faster (ours); cost and overhead: the measured case. */
   readonly a: string;
-  /** speedup: the slower comparison (theirs); cost: the baseline. */
+  /** speedup: the slower comparison (theirs); cost and overhead: the baseline. */
   readonly b: string;
-  /** Target: speedup >= target, or cost <= target; absent for figures quoted as context. */
+  /** overhead: units of work in one operation (say, model calls per agent run). Default 1. */
+  readonly per?: number;
+  /** overhead: the reference time the extra time is a share of, in ns (say, 1e6 for 1 ms). */
+  readonly referenceNs?: number;
+  /** Target: speedup >= target, or cost (overhead) <= target; absent for figures quoted as context. */
   readonly target?: number;
   /** How to read the target, for the report. */
   readonly targetText: string;
@@ -216,6 +224,18 @@ export interface RatioResult extends RatioSpec {
   readonly stats: Stats;
   /** Undefined for context figures without a target. */
   readonly met: boolean | undefined;
+}
+
+/** One round's figure of `spec` from the two cases' times per operation (`a` then `b`). */
+export function ratioOf(spec: RatioSpec, a: number, b: number): number {
+  switch (spec.kind) {
+    case "speedup":
+      return b / a;
+    case "cost":
+      return a / b;
+    case "overhead":
+      return (a - b) / (spec.per ?? 1) / (spec.referenceNs ?? 1);
+  }
 }
 
 /** Computes the ratios whose cases ran; paired per round. */
@@ -231,7 +251,7 @@ export function computeRatios(specs: readonly RatioSpec[], results: readonly Cas
     for (let i = 0; i < n; i++) {
       const x = a.nsPerOp[i] as number;
       const y = b.nsPerOp[i] as number;
-      per.push(spec.kind === "speedup" ? y / x : x / y);
+      per.push(ratioOf(spec, x, y));
     }
     const s = stats(per);
     const t = spec.target;

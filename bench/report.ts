@@ -80,9 +80,12 @@ export function ratiosTable(ratios: readonly RatioResult[]): string {
   const lines = ["| ratio | median | min – max (per round) | target | met |", "|---|---:|---|---|:---:|"];
   for (const r of ratios) {
     const asPercent = r.kind === "cost" && r.target !== undefined && r.target < 1.5;
-    const show = (x: number): string => (asPercent ? `${x >= 1 ? "+" : ""}${((x - 1) * 100).toFixed(2)}%` : `${fmt(x)}x`);
+    const show = (x: number): string =>
+      r.kind === "overhead" ? `${(x * 100).toFixed(2)}%` : asPercent ? `${x >= 1 ? "+" : ""}${((x - 1) * 100).toFixed(2)}%` : `${fmt(x)}x`;
     const met = r.met === undefined ? "–" : r.met ? "yes" : "**no**";
-    lines.push(`| ${r.name} | **${show(r.value)}** | ${show(r.stats.min)} – ${show(r.stats.max)} | ${r.targetText} | ${met} |`);
+    // An overhead is also shown as the time it stands for (per unit of work).
+    const median = r.kind === "overhead" && r.referenceNs !== undefined ? `**${show(r.value)}** (${fmtTime(r.value * r.referenceNs)})` : `**${show(r.value)}**`;
+    lines.push(`| ${r.name} | ${median} | ${show(r.stats.min)} – ${show(r.stats.max)} | ${r.targetText} | ${met} |`);
   }
   return lines.join("\n");
 }

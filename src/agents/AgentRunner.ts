@@ -23,7 +23,7 @@ import { expandAllowList } from "../tools/allowList.js";
 import { createHttpProvider, secretsOf, type ProviderConfig } from "./providers/index.js";
 import type { Recorder } from "./recording.js";
 import { redactSecrets } from "./recording.js";
-import { renderTemplate } from "./render.js";
+import { compileTemplate, type CompiledTemplate } from "./render.js";
 import { ScriptedProvider, type ScriptedRule } from "./ScriptedProvider.js";
 import type { CallHooks, ChatMessage, LlmProvider, LlmRequest, LlmResponse, RetryInfo, ToolCall, ToolSpec } from "./types.js";
 
@@ -91,32 +91,45 @@ export interface RunUsage {
   readonly costUsd: number;
 }
 
-/** Accumulates usage of one run; summed in a fixed order so totals are deterministic. */
+/**
+ * Accumulates usage of one run. Token counts are integers, so their sums do not depend on the
+ * order in which concurrent agent nodes report; costs are summed in a fixed order (by task, node
+ * and step), so totals are deterministic.
+ */
 export class UsageTotals {
-  private readonly entries: { key: string; usage?: TokenUsage; costUsd?: number }[] = [];
+  private llmCalls = 0;
+  private inputTokens = 0;
+  private outputTokens = 0;
+  private cachedInputTokens = 0;
+  private reasoningTokens = 0;
+  private readonly costs: { readonly key: string; readonly usd: number }[] = [];
 
-  /** Adds one response's usage, keyed by (task, node, step) for a stable summing order. */
-  add(key: string, usage: TokenUsage | undefined, costUsd: number | undefined): void {
-    this.entries.push({ key, ...(usage ? { usage } : {}), ...(costUsd === undefined ? {} : { costUsd }) });
+  /** Adds one response's usage; `costKey` (task, node, step) orders cost sums and is only asked for when there is a cost. */
+  add(usage: TokenUsage | undefined, costUsd: number | undefined, costKey: () => string): void {
+    this.llmCalls++;
+    if (usage) {
+      this.inputTokens += usage.inputTokens;
+      this.outputTokens += usage.outputTokens;
+      this.cachedInputTokens += usage.cachedInputTokens ?? 0;
+      this.reasoningTokens += usage.reasoningTokens ?? 0;
+    }
+    if (costUsd !== undefined) this.costs.push({ key: costKey(), usd: costUsd });
   }
 
   /** `undefined` when no LLM call was made. */
   totals(): RunUsage | undefined {
-    if (this.entries.length === 0) return undefined;
-    const sorted = [...this.entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    let inputTokens = 0;
-    let outputTokens = 0;
-    let cachedInputTokens = 0;
-    let reasoningTokens = 0;
+    if (this.llmCalls === 0) return undefined;
+    const sorted = this.costs.length > 1 ? [...this.costs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) : this.costs;
     let costUsd = 0;
-    for (const e of sorted) {
-      inputTokens += e.usage?.inputTokens ?? 0;
-      outputTokens += e.usage?.outputTokens ?? 0;
-      cachedInputTokens += e.usage?.cachedInputTokens ?? 0;
-      reasoningTokens += e.usage?.reasoningTokens ?? 0;
-      costUsd += e.costUsd ?? 0;
-    }
-    return Object.freeze({ llmCalls: sorted.length, inputTokens, outputTokens, cachedInputTokens, reasoningTokens, costUsd: round(costUsd) });
+    for (const c of sorted) costUsd += c.usd;
+    return Object.freeze({
+      llmCalls: this.llmCalls,
+      inputTokens: this.inputTokens,
+      outputTokens: this.outputTokens,
+      cachedInputTokens: this.cachedInputTokens,
+      reasoningTokens: this.reasoningTokens,
+      costUsd: round(costUsd),
+    });
   }
 }
 
@@ -138,6 +151,25 @@ interface PreparedAgent {
   readonly manifest: AgentManifest;
   readonly schemaOut?: CompiledSchema & { readonly raw: Readonly<Record<string, unknown>> };
   readonly pricing?: ModelPricing;
+  /** `system` and `prompt`, parsed once. */
+  readonly system?: CompiledTemplate;
+  readonly prompt: CompiledTemplate;
+  /** Whether the templates place `{{context}}` themselves (else it gets a system message). */
+  readonly mentionsContext: boolean;
+}
+
+/**
+ * What one agent on one node sends besides the conversation, computed once per (agent, node
+ * tools, decision labels): the tools as declared to the model, the structured-output request,
+ * the fixed system messages.
+ */
+interface CallPlan {
+  readonly tools: AgentTools;
+  readonly specs: readonly ToolSpec[] | undefined;
+  readonly sealedTools: JsonValue;
+  readonly responseFormat: LlmRequest["responseFormat"];
+  /** System messages after the context: the decision's labels, the schema for providers without structured output. */
+  readonly instructions: readonly ChatMessage[];
 }
 
 interface ProviderEntry {
@@ -164,6 +196,9 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** Runs agents declared in agents.yaml. */
 export class AgentRunner {
+  /** Call plans by agent, node tools and decision labels (few: one per agent node at most). */
+  private readonly plans = new Map<string, CallPlan>();
+
   private constructor(
     private readonly agents: ReadonlyMap<string, PreparedAgent>,
     private readonly providers: ReadonlyMap<string, ProviderEntry>,
@@ -208,7 +243,15 @@ export class AgentRunner {
         }
       }
       const pricing = m?.pricing?.[a.model];
-      agents.set(a.id, { manifest: a, ...(schemaOut ? { schemaOut } : {}), ...(pricing ? { pricing } : {}) });
+      const prompt = a.prompt ?? "{{input}}";
+      agents.set(a.id, {
+        manifest: a,
+        ...(schemaOut ? { schemaOut } : {}),
+        ...(pricing ? { pricing } : {}),
+        ...(a.system ? { system: compileTemplate(a.system, `system of agent "${a.id}"`) } : {}),
+        prompt: compileTemplate(prompt, `prompt of agent "${a.id}"`),
+        mentionsContext: prompt.includes("{{context") || (a.system ?? "").includes("{{context"),
+      });
     }
     if (problems.length > 0) throw new EngineError(problems);
     const defaultProvider = m?.default_provider ?? (m?.providers?.length === 1 ? m.providers[0]!.id : undefined);
@@ -261,31 +304,27 @@ export class AgentRunner {
     const entry = this.entryFor(agentId);
     const provider = entry.provider;
     const values: Record<string, JsonValue | undefined> = { input, context, ...(call.resume === undefined ? {} : { resume: call.resume }) };
-    const template = agent.prompt ?? "{{input}}";
-    const messages: ChatMessage[] = [];
-    if (agent.system) messages.push({ role: "system", content: renderTemplate(agent.system, values, `system of agent "${agentId}"`) });
-    if (context !== null && !template.includes("{{context") && !(agent.system ?? "").includes("{{context")) {
-      messages.push({ role: "system", content: `Context:\n${JSON.stringify(context)}` });
-    }
-
-    // Decisions get their labels as the allowed answers (in the instructions; the router then
-    // matches leniently). Structured output uses the agent's schema_out.
-    const labels = call.labels && call.labels.length > 0 ? call.labels : undefined;
+    const plan = this.planFor(agentId, prepared, entry, call);
+    const { tools, specs, sealedTools, responseFormat } = plan;
     const schema = prepared.schemaOut;
     const json = agent.output === "json";
-    const responseFormat = json && schema ? { type: "json_schema" as const, name: toolName(schema.name === "inline" ? "output" : schema.name), schema: schema.raw } : undefined;
-    if (labels) {
-      const list = labels.map((l) => JSON.stringify(l)).join(", ");
-      messages.push({ role: "system", content: json ? `Choose the next step: reply with JSON whose "selected_edge" is exactly one of: ${list}.` : `Choose the next step: reply with exactly one of: ${list}, and nothing else.` });
-    }
-    if (responseFormat && entry.type !== "openai" && entry.type !== "scripted") {
-      messages.push({ role: "system", content: `Reply with only a JSON value (no prose, no code fence) matching this JSON Schema:\n${JSON.stringify(responseFormat.schema)}` });
-    }
-    messages.push({ role: "user", content: renderTemplate(template, values, `prompt of agent "${agentId}"`) });
 
-    const tools = this.toolsFor(agent, call.nodeTools);
-    const specs = tools.specs.length > 0 ? tools.specs : undefined;
-    const sealedTools = sealJson(tools.specs);
+    // The conversation, each message sealed once as it is added (so a step's request and its
+    // agent.request event share them instead of copying the whole conversation at every step),
+    // and, when a provider has secrets, the redacted copy the events and the recording show.
+    const secrets = this.secrets;
+    const messages: ChatMessage[] = [];
+    const shown: JsonValue[] | undefined = secrets.length === 0 ? undefined : [];
+    const add = (m: ChatMessage): void => {
+      const sealed = sealJson(m);
+      messages.push(sealed as unknown as ChatMessage);
+      shown?.push(sealJson(scrub(sealed, secrets)));
+    };
+    if (prepared.system) add({ role: "system", content: prepared.system(values) });
+    if (context !== null && !prepared.mentionsContext) add({ role: "system", content: `Context:\n${JSON.stringify(context)}` });
+    for (const m of plan.instructions) add(m);
+    add({ role: "user", content: prepared.prompt(values) });
+
     const maxSteps = agent.max_steps ?? DEFAULT_MAX_STEPS;
     let repairsLeft = agent.repair_attempts ?? DEFAULT_REPAIR_ATTEMPTS;
     let step = 0;
@@ -303,28 +342,31 @@ export class AgentRunner {
       if (agent.max_tokens_total !== undefined && tokensUsed >= agent.max_tokens_total) budget("max_tokens_total", agent.max_tokens_total, tokensUsed, "no tokens left for another call");
       if (agent.max_cost_usd !== undefined && costUsed >= agent.max_cost_usd) budget("max_cost_usd", agent.max_cost_usd, round(costUsed), "no budget left for another call");
       step++;
+      // A frozen copy of the array (its messages are shared): what this step sent, for good.
+      const sent = sealJson(messages) as unknown as readonly ChatMessage[];
       const request: LlmRequest = {
         agent: agentId,
         model: agent.model,
-        messages: messages.slice(),
+        messages: sent,
         ...(specs ? { tools: specs } : {}),
         ...(responseFormat ? { responseFormat } : {}),
         ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
         ...(agent.max_tokens === undefined ? {} : { maxTokens: agent.max_tokens }),
         signal: scope.signal,
       };
-      const res = await this.callModel(agentId, provider, request, sealedTools, step, attempt, scope, prepared.pricing, call.usage, tools.byName);
+      const shownMessages = shown === undefined ? (sent as unknown as JsonValue) : sealJson(shown);
+      const res = await this.callModel(agentId, provider, request, shownMessages, sealedTools, step, attempt, scope, prepared.pricing, call.usage, tools.byName);
       tokensUsed += (res.usage?.inputTokens ?? 0) + (res.usage?.outputTokens ?? 0);
       costUsed += res.costUsd ?? 0;
 
       const calls = res.response.toolCalls ?? [];
       if (calls.length > 0) {
-        messages.push({ role: "assistant", content: res.response.content, toolCalls: calls });
+        add({ role: "assistant", content: res.response.content, toolCalls: calls });
         if (agent.max_tool_calls !== undefined && toolCallsUsed + calls.length > agent.max_tool_calls) {
           budget("max_tool_calls", agent.max_tool_calls, toolCallsUsed, `the model asked for ${calls.length} more`);
         }
         toolCallsUsed += calls.length;
-        messages.push(...(await this.runTools(calls, tools, scope, call)));
+        for (const m of await this.runTools(calls, tools, scope, call)) add(m);
         attempt = 1;
         continue;
       }
@@ -336,8 +378,8 @@ export class AgentRunner {
       if (repairsLeft > 0) {
         repairsLeft--;
         attempt++;
-        messages.push({ role: "assistant", content: text });
-        messages.push({
+        add({ role: "assistant", content: text });
+        add({
           role: "user",
           content: `Your reply was not valid:\n${validation.errors.map((e) => `- ${e}`).join("\n")}\nReply again with only the corrected JSON${schema ? " matching the schema" : ""}.`,
         });
@@ -356,6 +398,8 @@ export class AgentRunner {
     agentId: string,
     provider: LlmProvider,
     request: LlmRequest,
+    /** The request's messages as events show them (sealed, secrets redacted). */
+    sealedMessages: JsonValue,
     sealedTools: JsonValue,
     step: number,
     attempt: number,
@@ -365,7 +409,6 @@ export class AgentRunner {
     byName: ReadonlyMap<string, string>,
   ): Promise<{ response: LlmResponse; usage?: TokenUsage; costUsd?: number }> {
     const secrets = this.secrets;
-    const sealedMessages = sealJson(scrub(request.messages, secrets));
     scope.emit("agent.request", { agent: agentId, model: request.model, provider: provider.name, step, attempt, messages: sealedMessages, tools: sealedTools });
     const started = performance.now();
     const recorder = this.options.recorder;
@@ -417,7 +460,7 @@ export class AgentRunner {
     }
     const usage = cleanUsage(response.usage);
     const costUsd = pricing && usage ? costOf(usage, pricing) : undefined;
-    const toolCalls = (response.toolCalls ?? []).map((c) => freezeShell({ id: c.id, name: byName.get(c.name) ?? c.name, args: c.args }));
+    const toolCalls = (response.toolCalls ?? []).map((c) => ({ id: c.id, name: byName.get(c.name) ?? c.name, args: c.args }));
     scope.emit("agent.response", {
       agent: agentId,
       model: request.model,
@@ -431,7 +474,7 @@ export class AgentRunner {
       ...(costUsd === undefined ? {} : { costUsd }),
       durationMs: performance.now() - started,
     });
-    totals?.add(`${scope.taskId}\u0000${scope.nodeId}\u0000${String(step).padStart(6, "0")}`, usage, costUsd);
+    totals?.add(usage, costUsd, () => `${scope.taskId}\u0000${scope.nodeId}\u0000${String(step).padStart(6, "0")}`);
     return { response, ...(usage ? { usage } : {}), ...(costUsd === undefined ? {} : { costUsd }) };
   }
 
@@ -465,6 +508,46 @@ export class AgentRunner {
         ? { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify(o.result) }
         : { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify({ error: { code: o.code, message: o.message } }), isError: true };
     });
+  }
+
+  /** The {@link CallPlan} of an agent on a node, computed on first use. */
+  private planFor(agentId: string, prepared: PreparedAgent, entry: ProviderEntry, call: AgentRunOptions): CallPlan {
+    const labels = call.labels && call.labels.length > 0 ? call.labels : undefined;
+    const key = `${agentId}\u0000${call.nodeTools?.join("\u0001") ?? ""}\u0000${labels?.join("\u0001") ?? ""}`;
+    let plan = this.plans.get(key);
+    if (plan !== undefined) return plan;
+    const agent = prepared.manifest;
+    const tools = this.toolsFor(agent, call.nodeTools);
+    const json = agent.output === "json";
+    const schema = prepared.schemaOut;
+    // Structured output: the agent's schema_out; for a decision, with `selected_edge` limited to
+    // the outbound labels (or a schema of just that when the agent has none), so the labels are
+    // the allowed answers. Replies are still validated against schema_out alone: the router
+    // matches the label leniently and reports ROUTING_NO_MATCH with the labels.
+    let responseFormat: LlmRequest["responseFormat"];
+    if (json && labels) {
+      const name = schema ? toolName(schema.name === "inline" ? "output" : schema.name) : "decision";
+      responseFormat = { type: "json_schema", name, schema: sealJson(decisionSchema(labels, schema?.raw)) as Readonly<Record<string, unknown>> };
+    } else if (json && schema) {
+      responseFormat = { type: "json_schema", name: toolName(schema.name === "inline" ? "output" : schema.name), schema: schema.raw };
+    }
+    const instructions: ChatMessage[] = [];
+    if (labels) {
+      const list = labels.map((l) => JSON.stringify(l)).join(", ");
+      instructions.push({ role: "system", content: json ? `Choose the next step: reply with JSON whose "selected_edge" is exactly one of: ${list}.` : `Choose the next step: reply with exactly one of: ${list}, and nothing else.` });
+    }
+    if (responseFormat && entry.type !== "openai" && entry.type !== "scripted") {
+      instructions.push({ role: "system", content: `Reply with only a JSON value (no prose, no code fence) matching this JSON Schema:\n${JSON.stringify(responseFormat.schema)}` });
+    }
+    plan = Object.freeze({
+      tools,
+      specs: tools.specs.length > 0 ? tools.specs : undefined,
+      sealedTools: sealJson(tools.specs),
+      responseFormat,
+      instructions: sealJson(instructions) as unknown as readonly ChatMessage[],
+    });
+    this.plans.set(key, plan);
+    return plan;
   }
 
   /** The agent's tools as declared to the model, and the map back from names to tool ids. */
@@ -526,6 +609,32 @@ class BufferedScope implements AgentEventScope {
     for (const [type, payload] of this.events) this.parent.emit(type, payload as never);
     this.parent.toolCalls.push(...this.toolCalls);
   }
+}
+
+/**
+ * The structured-output schema of a decision agent answering in JSON: `schema` (the agent's
+ * `schema_out`) with `selected_edge` required and limited to `labels`; without a schema, an
+ * object of just `selected_edge`. A schema whose root is a string gets the labels as its enum;
+ * any other root is returned unchanged (the instructions still list the labels).
+ */
+export function decisionSchema(labels: readonly string[], schema?: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const choice = (own?: unknown): Record<string, unknown> => {
+    const description = own !== null && typeof own === "object" ? (own as { description?: unknown }).description : undefined;
+    return { type: "string", enum: [...labels], ...(typeof description === "string" ? { description } : {}) };
+  };
+  if (schema === undefined) return { type: "object", required: ["selected_edge"], additionalProperties: false, properties: { selected_edge: choice() } };
+  const props = schema["properties"];
+  if (schema["type"] === "object" || (schema["type"] === undefined && props !== null && typeof props === "object" && !Array.isArray(props))) {
+    const properties = props !== null && typeof props === "object" && !Array.isArray(props) ? (props as Record<string, unknown>) : {};
+    const required = Array.isArray(schema["required"]) ? (schema["required"] as unknown[]) : [];
+    return {
+      ...schema,
+      properties: { ...properties, selected_edge: choice(properties["selected_edge"]) },
+      required: required.includes("selected_edge") ? required : [...required, "selected_edge"],
+    };
+  }
+  if (schema["type"] === "string") return { ...schema, enum: [...labels] };
+  return schema;
 }
 
 /** A tool id as a name the providers accept (`^[a-zA-Z0-9_-]{1,64}$`). */

@@ -34,6 +34,58 @@ export function templateProblems(template: string, roots: readonly string[] = TE
   return out;
 }
 
+/** A template parsed once: {@link compileTemplate}. */
+export type CompiledTemplate = (values: Readonly<Record<string, JsonValue | undefined>>) => string;
+
+/**
+ * Parses a template once into literal text and placeholder paths; the returned function renders
+ * it against named JSON values (as {@link renderTemplate} does) without scanning the text again.
+ *
+ * @param where - names the template in errors, e.g. `prompt of agent "triager"`.
+ */
+export function compileTemplate(template: string, where = "template"): CompiledTemplate {
+  const literals: string[] = [];
+  const paths: (readonly string[])[] = [];
+  let last = 0;
+  for (const m of template.matchAll(PLACEHOLDER)) {
+    literals.push(template.slice(last, m.index));
+    paths.push(m[1]!.split("."));
+    last = m.index + m[0].length;
+  }
+  const tail = template.slice(last);
+  if (paths.length === 0) return () => tail;
+  return (values) => {
+    let out = "";
+    for (let i = 0; i < paths.length; i++) out += literals[i]! + valueText(paths[i]!, values, where);
+    return out + tail;
+  };
+}
+
+function valueText(path: readonly string[], values: Readonly<Record<string, JsonValue | undefined>>, where: string): string {
+  const head = path[0]!;
+  let v: JsonValue | undefined = Object.hasOwn(values, head) ? values[head] : undefined;
+  let missingAt = v === undefined ? head : undefined;
+  for (let i = 1; i < path.length && v !== undefined; i++) {
+    const key = path[i]!;
+    if (v === null || typeof v !== "object") v = undefined;
+    else if (Array.isArray(v)) v = /^\d+$/.test(key) ? (v as readonly JsonValue[])[Number(key)] : undefined;
+    else v = Object.hasOwn(v, key) ? (v as Record<string, JsonValue>)[key] : undefined;
+    if (v === undefined) missingAt ??= key;
+  }
+  if (v === undefined) {
+    const dotted = path.join(".");
+    const fix =
+      head === "resume" && missingAt === "resume"
+        ? "{{resume}} has a value only when the node runs after an interrupt was answered (interrupt: before, then resume with { answer })"
+        : "check the field name against the node input, or remove the placeholder";
+    throw new EngineError({
+      code: "TEMPLATE_MISSING_VALUE",
+      message: `${where}: {{${dotted}}} has no value (nothing at "${missingAt ?? dotted}"); ${fix}`,
+    });
+  }
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
 /**
  * Renders a template against named JSON values.
  *
@@ -41,23 +93,5 @@ export function templateProblems(template: string, roots: readonly string[] = TE
  * @throws {@link EngineError} `TEMPLATE_MISSING_VALUE` naming the first path with no value.
  */
 export function renderTemplate(template: string, values: Readonly<Record<string, JsonValue | undefined>>, where = "template"): string {
-  return template.replace(PLACEHOLDER, (_m, path: string) => {
-    const [head, ...rest] = path.split(".");
-    let v: JsonValue | undefined = head === undefined || !Object.hasOwn(values, head) ? undefined : values[head];
-    let missingAt = v === undefined ? head : undefined;
-    for (const key of rest) {
-      if (v === undefined) break;
-      if (v === null || typeof v !== "object") v = undefined;
-      else if (Array.isArray(v)) v = /^\d+$/.test(key) ? (v as readonly JsonValue[])[Number(key)] : undefined;
-      else v = Object.hasOwn(v, key) ? (v as Record<string, JsonValue>)[key] : undefined;
-      if (v === undefined) missingAt ??= key;
-    }
-    if (v === undefined) {
-      throw new EngineError({
-        code: "TEMPLATE_MISSING_VALUE",
-        message: `${where}: {{${path}}} has no value (nothing at "${missingAt ?? path}"); check the field name against the node input, or remove the placeholder`,
-      });
-    }
-    return typeof v === "string" ? v : JSON.stringify(v);
-  });
+  return compileTemplate(template, where)(values);
 }

@@ -181,7 +181,7 @@ export class Engine {
       handlers,
       // The agent runner and the tool registry are engine code: a code they attach is an engine
       // code (StageError); anything else a handler throws is HANDLER_FAILED with its code kept apart.
-      callAgent: (node, input, context, scope) => this.callAgent(node, input, context, scope, undefined),
+      callAgent: (node, input, context, scope, resume) => this.callAgent(node, input, context, scope, resume, undefined),
       callTool: (_node, toolId, args, scope) => this.toolCaller(toolId, args, scope).catch(asStageError),
       assembleContext: (node) => contexts.assemble(node.context),
       newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
@@ -406,7 +406,7 @@ export class Engine {
     const runId = row.runId;
     // Agent runs add token and cost totals to the result.
     const usage = new UsageTotals();
-    const services: RunServices = this.hasAgents ? { ...this.services, callAgent: (node, inp, context, scope) => this.callAgent(node, inp, context, scope, usage) } : this.services;
+    const services: RunServices = this.hasAgents ? { ...this.services, callAgent: (node, inp, context, scope, resume) => this.callAgent(node, inp, context, scope, resume, usage) } : this.services;
     const run = new Run(services, signal, {
       runId,
       rootTaskId: row.rootTaskId,
@@ -446,13 +446,14 @@ export class Engine {
     }
   }
 
-  private callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope, usage: UsageTotals | undefined): Promise<JsonValue> {
+  private callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope, resume: JsonValue | undefined, usage: UsageTotals | undefined): Promise<JsonValue> {
     return this.agents
       .run(node.agent!, input, context, scope, {
         ...(node.role === "decision" ? { labels: decisionLabels(node.outEdges) } : {}),
         nodeTools: node.tools,
         callTool: (toolId, args, s) => this.toolCaller(toolId, args, s),
         ...(usage ? { usage } : {}),
+        ...(resume === undefined ? {} : { resume }),
       })
       .catch(asStageError);
   }

@@ -24,8 +24,8 @@ export interface RunServices {
   readonly graph: WorkflowGraph;
   readonly bus: TelemetryBus;
   readonly handlers: ReadonlyMap<string, NodeHandler>;
-  /** Runs an agent node; emits agent events through `scope`. */
-  callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope): Promise<JsonValue>;
+  /** Runs an agent node; emits agent events through `scope`. `resume`: the answer to its `interrupt: before` (`{{resume}}`). */
+  callAgent(node: GraphNode, input: JsonValue, context: JsonValue, scope: StageScope, resume: JsonValue | undefined): Promise<JsonValue>;
   /** Invokes a tool for a node (allow-list already checked); emits tool events through `scope`. */
   callTool(node: GraphNode, toolId: string, args: unknown, scope: StageScope): Promise<JsonValue>;
   /** Assembles the node's context, or returns null for `none`. Throws with an ErrorInfo-like error. */
@@ -216,7 +216,7 @@ export class StageExecutor {
 
   private invoke(stage: Stage, context: JsonValue, scope: StageScope | undefined, sig: StageSignal): unknown {
     const { node, input } = stage;
-    if (node.kind === "agent") return this.services.callAgent(node, input, context, scope!);
+    if (node.kind === "agent") return this.services.callAgent(node, input, context, scope!, stage.answers.length > 0 ? stage.answers[stage.answers.length - 1] : undefined);
     const handler = this.services.handlers.get(node.id);
     if (handler === undefined) return input;
     return handler(input, new StageContext(stage, context, scope, sig, this.services));

@@ -70,25 +70,32 @@ export function capForEvent(value: JsonValue, cap: number = EVENT_STRING_CAP): J
 }
 
 function capValue(value: JsonValue, cap: number): JsonValue {
-  if (typeof value === "string") return value.length > cap ? `${value.slice(0, cap)}…[truncated: ${value.length} chars]` : value;
+  return needsCap(value, cap) ? capCopy(value, cap) : value;
+}
+
+/** Whether some string inside `value` is longer than `cap` (walks without allocating). */
+function needsCap(value: JsonValue, cap: number): boolean {
+  if (typeof value === "string") return value.length > cap;
+  if (value === null || typeof value !== "object") return false;
   if (Array.isArray(value)) {
-    let changed = false;
-    const arr = value.map((v) => {
-      const c = capValue(v, cap);
-      if (c !== v) changed = true;
-      return c;
-    });
-    return changed ? arr : value;
+    for (const v of value as readonly JsonValue[]) if (needsCap(v, cap)) return true;
+    return false;
   }
+  for (const k in value) if (Object.hasOwn(value, k) && needsCap((value as Record<string, JsonValue>)[k]!, cap)) return true;
+  return false;
+}
+
+function capCopy(value: JsonValue, cap: number): JsonValue {
+  if (typeof value === "string") return value.length > cap ? `${value.slice(0, cap)}…[truncated: ${value.length} chars]` : value;
+  if (Array.isArray(value)) return (value as readonly JsonValue[]).map((v) => capCopy(v, cap));
   if (value !== null && typeof value === "object") {
-    let changed = false;
     const obj: Record<string, JsonValue> = {};
     for (const [k, v] of Object.entries(value)) {
-      const c = capValue(v, cap);
-      if (c !== v) changed = true;
-      obj[k] = c;
+      // A "__proto__" key (JSON.parse makes it an own key) is copied as data, not as the prototype.
+      if (k === "__proto__") Object.defineProperty(obj, k, { value: capCopy(v, cap), enumerable: true, writable: true, configurable: true });
+      else obj[k] = capCopy(v, cap);
     }
-    return changed ? obj : value;
+    return obj;
   }
   return value;
 }
