@@ -119,11 +119,11 @@ export async function directAgentLoop(provider: ScriptedProvider, tool: ToolHand
   }
 }
 
-/** Writes the engine side's config directory; `dispose()` removes it. */
-export function writeAgentLoopConfig(): { readonly dir: string; dispose(): void } {
+/** Writes the engine side's config directory; `dispose()` removes it. `handlerNode`: `ask` is a deterministic node instead (its handler runs the hand-written loop). */
+export function writeAgentLoopConfig(handlerNode = false): { readonly dir: string; dispose(): void } {
   const dir = mkdtempSync(join(tmpdir(), "agent-engine-bench-agent-loop-"));
   mkdirSync(join(dir, "schemas"));
-  writeFileSync(join(dir, "workflow.yaml"), WORKFLOW_YAML);
+  writeFileSync(join(dir, "workflow.yaml"), handlerNode ? WORKFLOW_YAML.replace(`kind: agent, agent: ${AGENT}`, "kind: deterministic") : WORKFLOW_YAML);
   writeFileSync(join(dir, "tools.yaml"), TOOLS_YAML);
   writeFileSync(join(dir, "agents.yaml"), AGENTS_YAML);
   writeFileSync(join(dir, "llm-script.yaml"), RULES_YAML);
@@ -148,7 +148,17 @@ export async function agentLoopCases(): Promise<{ cases: BenchCase[]; dispose: (
   const engine = await Engine.fromConfigDir(cfg.dir, { tools: { "kb.lookup": lookup }, logger: silentLogger, maxEvents: 10_000 });
   const provider = new ScriptedProvider(agentLoopRules(), "offline");
   const signal = new AbortController().signal;
+  // The same workflow whose middle node is a handler running the hand-written loop: the
+  // difference to the agent node is the agent runner's own share.
+  const handlerCfg = writeAgentLoopConfig(true);
+  const handlerEngine = await Engine.fromConfigDir(handlerCfg.dir, {
+    tools: { "kb.lookup": lookup },
+    logger: silentLogger,
+    maxEvents: 10_000,
+    handlers: { ask: async (_input, ctx) => (await directAgentLoop(provider, lookup, ctx.signal)).answer },
+  });
   let lastRun: RunResult | undefined;
+  let lastHandlerRun: RunResult | undefined;
   let lastDirect: { answer: JsonValue; calls: number } | undefined;
   const same = (a: unknown): boolean => JSON.stringify(a) === JSON.stringify(EXPECTED_ANSWER);
   const cases: BenchCase[] = [
@@ -171,6 +181,19 @@ export async function agentLoopCases(): Promise<{ cases: BenchCase[]; dispose: (
       },
     },
     {
+      name: "agent-loop-handler",
+      group: "agent-loop",
+      unit: "run",
+      description: `the same workflow, the middle node a deterministic handler running the hand-written loop (${AGENT_LOOP_STEPS} provider calls, tool called directly): the workflow's own cost (context)`,
+      async batch(n) {
+        for (let i = 0; i < n; i++) lastHandlerRun = await handlerEngine.run(AGENT_LOOP_INPUT);
+      },
+      verify() {
+        const r = lastHandlerRun;
+        if (r?.status !== "success" || !same(r.output)) throw new Error(`agent-loop-handler: unexpected result ${JSON.stringify({ status: r?.status, output: r?.output, error: r?.error })}`);
+      },
+    },
+    {
       name: "agent-loop-direct",
       group: "agent-loop",
       unit: "run",
@@ -187,7 +210,9 @@ export async function agentLoopCases(): Promise<{ cases: BenchCase[]; dispose: (
     cases,
     dispose: async () => {
       await engine.shutdown();
+      await handlerEngine.shutdown();
       cfg.dispose();
+      handlerCfg.dispose();
     },
   };
 }

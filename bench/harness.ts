@@ -289,3 +289,31 @@ export async function runInterleavedPair(a: BenchCase, b: BenchCase, pairs: numb
   }
   return per;
 }
+
+/**
+ * Like {@link runInterleavedPair}, for any number of cases and without `gc()`: `rounds` times,
+ * run a chunk of each case back to back (the order reversed every other round), and record each
+ * chunk's CPU time per operation in ns. Neighbouring chunks see the same machine, and the heap
+ * and the JIT stay in the steady state a long-lived process is in (a forced `gc()` makes the
+ * next thousand or so engine runs several times slower while V8 re-optimizes; see
+ * docs/benchmarks.md).
+ *
+ * @param warmupRounds - rounds run first and not recorded (back to the steady state after
+ *   whatever ran before).
+ * @returns per case (in `cases` order), one sample per recorded round.
+ */
+export async function runInterleaved(cases: readonly BenchCase[], chunks: readonly number[], rounds: number, warmupRounds = 0): Promise<number[][]> {
+  const out = cases.map((): number[] => []);
+  for (let r = -warmupRounds; r < rounds; r++) {
+    for (let k = 0; k < cases.length; k++) {
+      const i = r % 2 === 0 ? k : cases.length - 1 - k;
+      const n = chunks[i] as number;
+      const t0 = process.cpuUsage();
+      await (cases[i] as BenchCase).batch(n);
+      const t = process.cpuUsage(t0);
+      if (r >= 0) (out[i] as number[]).push(((t.user + t.system) * 1000) / n);
+    }
+  }
+  return out;
+}
+

@@ -193,6 +193,7 @@ export const DEFAULT_MAX_STEPS = 8;
 export const DEFAULT_REPAIR_ATTEMPTS = 1;
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const NO_CALLS: JsonValue = sealJson([]);
 
 /** Runs agents declared in agents.yaml. */
 export class AgentRunner {
@@ -425,10 +426,11 @@ export class AgentRunner {
           },
         })
       : undefined;
+    // Retries are kept only for the recording; the events are emitted as they happen.
     const retries: RetryInfo[] = [];
     const hooks: CallHooks = {
       onRetry: (info) => {
-        retries.push(info);
+        if (recorder) retries.push(info);
         scope.emit("agent.retry", retryPayload(agentId, provider.name, info, secrets));
       },
     };
@@ -460,54 +462,56 @@ export class AgentRunner {
     }
     const usage = cleanUsage(response.usage);
     const costUsd = pricing && usage ? costOf(usage, pricing) : undefined;
-    const toolCalls = (response.toolCalls ?? []).map((c) => ({ id: c.id, name: byName.get(c.name) ?? c.name, args: c.args }));
-    scope.emit("agent.response", {
+    const calls = response.toolCalls;
+    // Optional fields set in place (key order as documented, durationMs last).
+    const payload = {
       agent: agentId,
       model: request.model,
       provider: provider.name,
       step,
       attempt,
       output: response.content,
-      toolCalls: sealJson(toolCalls),
-      ...(response.finishReason === undefined ? {} : { finishReason: response.finishReason }),
-      ...(usage ? { usage } : {}),
-      ...(costUsd === undefined ? {} : { costUsd }),
-      durationMs: performance.now() - started,
-    });
+      toolCalls: calls === undefined ? NO_CALLS : sealJson(calls.map((c) => ({ id: c.id, name: byName.get(c.name) ?? c.name, args: c.args }))),
+    } as { -readonly [K in keyof EventPayloads["agent.response"]]: EventPayloads["agent.response"][K] };
+    if (response.finishReason !== undefined) payload.finishReason = response.finishReason;
+    if (usage) payload.usage = usage;
+    if (costUsd !== undefined) payload.costUsd = costUsd;
+    payload.durationMs = performance.now() - started;
+    scope.emit("agent.response", payload);
     totals?.add(usage, costUsd, () => `${scope.taskId}\u0000${scope.nodeId}\u0000${String(step).padStart(6, "0")}`);
     return { response, ...(usage ? { usage } : {}), ...(costUsd === undefined ? {} : { costUsd }) };
   }
 
   /** Runs the model's tool calls concurrently; events and results in the model's call order. */
   private async runTools(calls: readonly ToolCall[], tools: AgentTools, scope: AgentEventScope, call: AgentRunOptions): Promise<ChatMessage[]> {
+    if (calls.length === 1) {
+      // One call: nothing to reorder, its events go straight to the stage.
+      const c = calls[0]!;
+      return [toolMessage(c, await this.runTool(c, tools, scope, call))];
+    }
     // Each call gets a buffered scope (call ids assigned now, in order); buffers are flushed in
     // call order, so the event sequence does not depend on which tool finishes first.
     const buffers = calls.map(() => new BufferedScope(scope, scope.nextCallId()));
-    const outcomes = await Promise.all(
-      calls.map(async (c, k): Promise<{ ok: true; result: JsonValue } | { ok: false; code: string; message: string }> => {
-        const buf = buffers[k]!;
-        const toolId = tools.byName.get(c.name);
-        if (toolId === undefined || !call.callTool) {
-          const message = `tool "${c.name}" is not available to this agent; it may call: ${tools.specs.map((s) => s.name).join(", ") || "no tools"}`;
-          buf.refuse(c.name, c.args, message);
-          return { ok: false, code: "TOOL_NOT_ALLOWED", message };
-        }
-        try {
-          return { ok: true, result: await call.callTool(toolId, c.args, buf) };
-        } catch (err) {
-          const code = codeOf((err as { code?: unknown } | null)?.code, "TOOL_FAILED");
-          if (code === "REPLAY_MISS") throw err;
-          return { ok: false, code, message: redactSecrets(errorMessage(err), this.secrets) };
-        }
-      }),
-    );
+    const outcomes = await Promise.all(calls.map((c, k) => this.runTool(c, tools, buffers[k]!, call)));
     for (const b of buffers) b.flush();
-    return calls.map((c, k) => {
-      const o = outcomes[k]!;
-      return o.ok
-        ? { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify(o.result) }
-        : { role: "tool" as const, toolCallId: c.id, name: c.name, content: JSON.stringify({ error: { code: o.code, message: o.message } }), isError: true };
-    });
+    return calls.map((c, k) => toolMessage(c, outcomes[k]!));
+  }
+
+  /** One tool call through the engine's tool path; a refusal or a tool's error is an outcome, not a throw (but `REPLAY_MISS` is). */
+  private async runTool(c: ToolCall, tools: AgentTools, scope: AgentEventScope, call: AgentRunOptions): Promise<ToolOutcome> {
+    const toolId = tools.byName.get(c.name);
+    if (toolId === undefined || !call.callTool) {
+      const message = `tool "${c.name}" is not available to this agent; it may call: ${tools.specs.map((s) => s.name).join(", ") || "no tools"}`;
+      refuseCall(scope, c.name, c.args, message);
+      return { ok: false, code: "TOOL_NOT_ALLOWED", message };
+    }
+    try {
+      return { ok: true, result: await call.callTool(toolId, c.args, scope) };
+    } catch (err) {
+      const code = codeOf((err as { code?: unknown } | null)?.code, "TOOL_FAILED");
+      if (code === "REPLAY_MISS") throw err;
+      return { ok: false, code, message: redactSecrets(errorMessage(err), this.secrets) };
+    }
   }
 
   /** The {@link CallPlan} of an agent on a node, computed on first use. */
@@ -597,14 +601,6 @@ class BufferedScope implements AgentEventScope {
   emit<T extends AgentEventType>(type: T, payload: EventPayloads[T]): void {
     this.events.push([type, payload]);
   }
-  /** Records a refused call (`TOOL_NOT_ALLOWED`). */
-  refuse(name: string, args: JsonValue, message: string): void {
-    const sealedArgs = safeSeal(args);
-    const error = freezeShell({ code: "TOOL_NOT_ALLOWED", message });
-    this.emit("tool.invoked", { tool: name, callId: this.callId, args: sealedArgs });
-    this.emit("tool.failed", { tool: name, callId: this.callId, error, durationMs: 0 });
-    this.toolCalls.push(freezeShell({ callId: this.callId, tool: name, args: sealedArgs, status: "failure" as const, error }));
-  }
   flush(): void {
     for (const [type, payload] of this.events) this.parent.emit(type, payload as never);
     this.parent.toolCalls.push(...this.toolCalls);
@@ -635,6 +631,25 @@ export function decisionSchema(labels: readonly string[], schema?: Readonly<Reco
   }
   if (schema["type"] === "string") return { ...schema, enum: [...labels] };
   return schema;
+}
+
+type ToolOutcome = { readonly ok: true; readonly result: JsonValue } | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** The `role: "tool"` message answering call `c`. */
+function toolMessage(c: ToolCall, o: ToolOutcome): ChatMessage {
+  return o.ok
+    ? { role: "tool", toolCallId: c.id, name: c.name, content: JSON.stringify(o.result) }
+    : { role: "tool", toolCallId: c.id, name: c.name, content: JSON.stringify({ error: { code: o.code, message: o.message } }), isError: true };
+}
+
+/** Records a refused call (`TOOL_NOT_ALLOWED`): `tool.invoked`, `tool.failed` and a failed history record. */
+function refuseCall(scope: AgentEventScope, name: string, args: JsonValue, message: string): void {
+  const callId = scope.nextCallId();
+  const sealedArgs = safeSeal(args);
+  const error = freezeShell({ code: "TOOL_NOT_ALLOWED", message });
+  scope.emit("tool.invoked", { tool: name, callId, args: sealedArgs });
+  scope.emit("tool.failed", { tool: name, callId, error, durationMs: 0 });
+  scope.toolCalls.push(freezeShell({ callId, tool: name, args: sealedArgs, status: "failure" as const, error }));
 }
 
 /** A tool id as a name the providers accept (`^[a-zA-Z0-9_-]{1,64}$`). */

@@ -11,6 +11,7 @@ import { silentLogger } from "../../src/telemetry/logger.js";
 import { startFakeOpenAi } from "../llm-servers/fakeLlmServer.js";
 import { normalizeEvents, normalizeResult } from "../normalize.js";
 import { example, removeDir, writeConfigDir } from "../helpers.js";
+import { cli } from "../cli/harness.js";
 
 const WF = `
 nodes:
@@ -164,6 +165,45 @@ agents:
       assert.ok(everything.includes("[REDACTED]"));
     } finally {
       delete process.env["SECRET_TEST_KEY"];
+      await server.close();
+      await removeDir(dir);
+    }
+  });
+});
+
+describe("secrets from the command line", () => {
+  it("an echoed key reaches neither stdout, stderr (progress and debug logs), the events file nor the recording", async () => {
+    const KEY = "sk-cli-SECRET-9876543210fedcba";
+    const server = await startFakeOpenAi({
+      replies: (req, i) =>
+        i === 0
+          ? { type: "error", status: 500, message: "upstream hiccup", echoKey: true, retryAfterMs: "5" }
+          : i === 1
+            ? { type: "text", text: `your key is ${String(req.headers["authorization"]).replace("Bearer ", "")}` }
+            : { type: "error", status: 401, message: "invalid key", echoKey: true },
+    });
+    const agents = `
+providers:
+  - { id: remote, type: openai, base_url: "${server.url}", api_key_env: CLI_SECRET_KEY, retries: 1 }
+agents:
+  - { id: researcher, model: gpt-test, prompt: "Q: {{input.q}}" }
+`;
+    const dir = await writeConfigDir({ "workflow.yaml": WF, "agents.yaml": agents });
+    try {
+      const env = { CLI_SECRET_KEY: KEY, AGENT_ENGINE_LOG_LEVEL: "debug" };
+      const args = (n: number): string[] => ["run", dir, "--input", '{"q":"who am i"}', "--store", "memory", "--progress", "plain", "--events", join(dir, `ev${n}.jsonl`), "--record", join(dir, `rec${n}.jsonl`)];
+      const ok = await cli(args(1), { env });
+      const failed = await cli(args(2), { env });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.equal(server.requests[0]!.headers["authorization"], `Bearer ${KEY}`, "the key is sent to the server");
+      const files = await Promise.all(["ev1.jsonl", "rec1.jsonl", "ev2.jsonl", "rec2.jsonl"].map((f) => readFile(join(dir, f), "utf8")));
+      const everything = [ok.stdout, ok.stderr, failed.stdout, failed.stderr, ...files].join("\n");
+      assert.ok(!everything.includes(KEY), "the key leaked");
+      assert.match(ok.stdout, /your key is \[REDACTED\]/);
+      assert.match(files[0]!, /"agent\.retry"/, "the retry (whose server message echoed the key) is recorded");
+      assert.match(failed.stdout + failed.stderr, /LLM_FAILED/);
+    } finally {
       await server.close();
       await removeDir(dir);
     }
