@@ -124,7 +124,7 @@ export function resultsSection(run: BenchRun): string {
   const met = run.ratios.filter((r) => r.met === true).length + run.scale.filter((s) => s.met === true).length;
   const total = run.ratios.filter((r) => r.met !== undefined).length + run.scale.filter((s) => s.met !== undefined || s.error !== undefined).length;
   return [
-    `Run of ${run.startedAt} (${run.mode}, ${run.durationSec.toFixed(0)} s): ${run.settings.rounds} round-robin rounds of ~${run.settings.batchMs} ms batches after ${run.settings.warmupMs} ms warm-up per case, gc between batches: ${run.settings.gc ? "yes" : "no"}; clock of the quoted figures: ${run.settings.clock === "cpu" ? "process CPU time (user + system), robust to busy neighbours; wall medians shown for context" : "wall time"}.`,
+    `Run of ${run.startedAt} (${run.mode}, ${run.durationSec.toFixed(0)} s): ${run.settings.rounds} round-robin rounds of ~${run.settings.batchMs} ms batches after ${run.settings.warmupMs} ms warm-up per case, gc between batches: ${run.settings.gc ? "yes, each followed by an unmeasured half batch (re-warm)" : "no"}; clock of the quoted figures: ${run.settings.clock === "cpu" ? "process CPU time (user + system), robust to busy neighbours; wall medians shown for context" : "wall time"}.`,
     "",
     machineText(run.machine),
     "",
