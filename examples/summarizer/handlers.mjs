@@ -10,21 +10,15 @@ export function sections(doc) {
 }
 
 /**
- * Puts the summaries back in document order. Sections were dealt round-robin to the worker
- * edges (summarize_a gets 1, 3, ...; summarize_b gets 2, 4, ...) and arrive edge by edge; when
- * the engine gives each arrival its item `index`, that is used directly.
+ * The summaries, in document order. A split's arrivals come in item order, and each carries its
+ * item `index`; a section whose summary failed is missing (`on_failure: partial`), so the index
+ * says which one is which.
  */
 export function combine(arrivals) {
-  if (arrivals.every((a) => typeof a.index === "number")) {
-    return [...arrivals].sort((x, y) => x.index - y.index).map((a) => a.output);
-  }
-  const lanes = ["summarize_a", "summarize_b"].map((id) => arrivals.filter((a) => a.node_id === id).map((a) => a.output));
-  const out = [];
-  for (let i = 0; out.length < arrivals.length; i++) for (const lane of lanes) if (i < lane.length) out.push(lane[i]);
-  return out;
+  return arrivals.map((a) => ({ n: a.index + 1, summary: a.output }));
 }
 
 /** The digest: one line per section, in document order. */
 export function digest(summaries) {
-  return { sections: summaries.length, summary: summaries.map((s, i) => `${i + 1}. ${s}`).join("\n") };
+  return { sections: summaries.length, summary: summaries.map((s) => `${s.n}. ${s.summary}`).join("\n") };
 }

@@ -2,7 +2,7 @@
  * `graph`, `inspect`, `init` and the examples, through the real CLI.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -199,8 +199,12 @@ describe("init", () => {
 });
 
 describe("examples (offline, scripted provider)", () => {
-  test("summarizer: split -> workers -> merge, summaries in document order", async () => {
-    const r = await cli(["run", example("summarizer"), "--input-file", example("summarizer", "input.json"), "--output-only", "--quiet"]);
+  test("summarizer: split -> one worker -> merge, summaries in document order", async () => {
+    const g = await cli(["graph", example("summarizer")]);
+    assert.equal(g.code, 0, g.stderr);
+    assert.equal(g.stdout.match(/\(agent: summarizer\)/g)?.length, 1, "one worker node, not one per lane");
+    assert.match(g.stdout, /n1 --> n2\n {2}n2 --> n3\n/, "split -> summarize -> combine");
+    const r = await cli(["run", example("summarizer"), "--input-file", example("summarizer", "input.json"), "--output-only", "--quiet", "--store", "memory"]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { sections: number; summary: string };
     assert.equal(out.sections, 4);
@@ -209,6 +213,19 @@ describe("examples (offline, scripted provider)", () => {
     assert.match(lines[1]!, /^2\. A retry loop/);
     assert.match(lines[2]!, /^3\. Version 2\.3\.1/);
     assert.match(lines[3]!, /^4\. Load tests/);
+  });
+
+  test("summarizer: a section whose summary fails is left out, the others keep their place (on_failure: partial)", async () => {
+    const dir = await tempDir();
+    await cp(example("summarizer"), dir, { recursive: true, filter: (src) => !src.includes(".agent-engine") });
+    const script = await readFile(join(dir, "llm-script.yaml"), "utf8");
+    await writeFile(join(dir, "llm-script.yaml"), script.replace(/match: "Findings"\n {4}response: .*\n/, 'match: "Findings"\n    error: { message: "model overloaded", status: 400 }\n'));
+    const r = await cli(["run", dir, "--input-file", join(dir, "input.json"), "--output-only", "--quiet", "--store", "memory"]);
+    assert.equal(r.code, 1, "partial exits 1");
+    const out = JSON.parse(r.stdout) as { sections: number; summary: string };
+    assert.equal(out.sections, 3);
+    assert.deepEqual(out.summary.split("\n").map((l) => l.slice(0, 3)), ["1. ", "3. ", "4. "]);
+    assert.match(r.stderr, /node "summarize".*LLM_FAILED.*model overloaded/);
   });
 
   test("voting-triage: three voters, majority merge (2-1 urgent; unanimous routine)", async () => {
