@@ -116,6 +116,20 @@ export class UsageTotals {
     if (costUsd !== undefined) this.costs.push({ key: costKey(), usd: costUsd });
   }
 
+  /**
+   * Adds the LLM calls of a stage committed earlier, from its recorded events (a resumed run
+   * replays such stages without calling the model again). `stageKey` is the journal's
+   * `<taskId>\u0000<nodeId>\u0000<attempt>`.
+   */
+  addRecorded(stageKey: string, events: readonly (readonly [string, unknown, string])[]): void {
+    const [taskId, nodeId] = stageKey.split("\u0000");
+    for (const [type, payload] of events) {
+      if (type !== "agent.response" || payload === null || typeof payload !== "object") continue;
+      const p = payload as { step?: unknown; usage?: TokenUsage; costUsd?: unknown };
+      this.add(`${taskId ?? ""}\u0000${nodeId ?? ""}\u0000${String(p.step).padStart(6, "0")}`, p.usage, typeof p.costUsd === "number" ? p.costUsd : undefined);
+    }
+  }
+
   /** `undefined` when no LLM call was made. */
   totals(): RunUsage | undefined {
     if (this.llmCalls === 0) return undefined;

@@ -74,6 +74,7 @@ export function buildProgram(io: CliIO): Command {
     .argument("<runId>", "the run's id (agent-engine runs)")
     .option("--answer <json>", "the answer to the interrupt, as JSON")
     .option("--interrupt <id>", "which interrupt the answer is for (default: the first waiting)")
+    .option("--allow-config-change", "continue although workflow.yaml, agents.yaml, tools.yaml, memory.yaml or schemas/ changed since the run started (refused by default: RESUME_CONFIG_CHANGED)")
     .option("--store <url>", "run store (default sqlite:<configDir>/.agent-engine/runs.db)")
     .option("--events <file.jsonl>", "append every new event to this file as it happens (JSON lines)")
     .option("--output-only", "print only the task's output, not the whole result")

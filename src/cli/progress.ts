@@ -140,9 +140,16 @@ export class ProgressView implements Plugin {
         if (!this.live) this.line(this.taskDepth(event.taskId) + 1, this.c("2", `${event.nodeId ?? "?"}: ${p.agent} replied (${p.provider}/${p.model}); ${formatUsage(this.usage)} so far`));
         break;
       }
+      case "run.interrupted":
+        this.running.delete(`${event.taskId}\u0000${event.nodeId ?? ""}`);
+        this.line(this.taskDepth(event.taskId), `${this.c("33", "⏸")} ${event.nodeId ?? "?"} waits for an answer ${this.c("2", `(interrupt ${event.payload.interruptId})`)}`);
+        break;
+      case "run.resumed":
+        this.line(this.taskDepth(event.taskId), `${this.c("33", "▶")} ${event.nodeId ?? "?"} answered: ${oneLine(JSON.stringify(event.payload.answer ?? null) ?? "null")}`);
+        break;
       case "task.completed":
       case "task.failed": {
-        const d = this.depth.get(event.taskId) ?? 0;
+        const d = this.taskDepth(event.taskId);
         const status = event.payload.status;
         const colour = status === "success" ? "32" : status === "partial" ? "33" : "31";
         if (d === 0) {
@@ -158,7 +165,9 @@ export class ProgressView implements Plugin {
   }
 
   private taskDepth(taskId: string): number {
-    return this.depth.get(taskId) ?? 0;
+    // A resumed run does not announce the tasks it started before; a child's id is its parent's
+    // id plus ".n", so the dots give its depth.
+    return this.depth.get(taskId) ?? taskId.split(".").length - 1;
   }
 
   private c(code: string, text: string): string {

@@ -41,6 +41,8 @@ export interface RunCommandOptions {
   readonly interrupt?: string;
   /** `--allow a,b`: what configuration may load besides config-dir files and packages ({@link parseAllow}). */
   readonly allow?: string;
+  /** `resume` only: continue although the configuration changed since the run started. */
+  readonly allowConfigChange?: boolean;
 }
 
 /** What to do once the engine is up: start a new run, or continue one. */
@@ -222,7 +224,7 @@ async function runAndReport(
     result =
       start.kind === "run"
         ? await engine.run(start.input, { signal, ...(opts.start ? { startNode: opts.start } : {}) })
-        : await engine.resume(start.runId, { signal, ...(start.answer !== undefined ? { answer: start.answer } : {}), ...(opts.interrupt ? { interruptId: opts.interrupt } : {}) });
+        : await engine.resume(start.runId, { signal, ...(start.answer !== undefined ? { answer: start.answer } : {}), ...(opts.interrupt ? { interruptId: opts.interrupt } : {}), ...(opts.allowConfigChange ? { allowConfigChange: true } : {}) });
   } catch (err) {
     await engine.shutdown();
     if (err instanceof EngineError) {
@@ -243,6 +245,7 @@ async function runAndReport(
   // The result first (stdout), then what went wrong around it (stderr).
   if (!printResult(result, opts, io)) raise();
   if (status !== "success" && status !== "interrupted") printFailures(result, io);
+  if (status === "interrupted" && progress !== undefined) printWaiting(result, configDir, opts.store, io);
   if (signalled() !== undefined) io.stderr(`interrupted by ${signalled()}: the result above holds what was done${events ? `; ${events.written} events are in ${events.path}` : ""}\n`);
 
   // A required plugin that did not shut down cleanly (e.g. could not flush its log) fails the run's exit.
@@ -294,6 +297,19 @@ export function printResult(result: RunResult, opts: RunCommandOptions, io: CliI
     "use --output-only, or --events to keep the run's events, to keep stdout small",
   );
   return false;
+}
+
+/** What an interrupted run waits for, and the command that answers it (stderr). */
+function printWaiting(result: RunResult, configDir: string, store: string | undefined, io: CliIO): void {
+  const waiting = result.interrupts ?? (result.interrupt ? [result.interrupt] : []);
+  const lines = waiting.map((i) => `  node "${i.nodeId}" (task ${i.taskId}, interrupt ${i.id}): ${i.kind === "after" ? "its output" : i.kind === "before" ? "its input" : "its question"} is in the result above`);
+  const more = waiting.length > 1 ? " --interrupt <id>" : "";
+  const storeArg = store === undefined ? "" : ` --store ${shellQuote(store)}`;
+  io.stderr(`run ${result.runId} waits for ${waiting.length === 1 ? "an answer" : `${waiting.length} answers`}:\n${lines.join("\n")}\nanswer with: agent-engine resume ${shellQuote(configDir)} ${result.runId}${storeArg}${more} --answer '<JSON>'\n`);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** One line per failed node, on stderr: task, node, code, message. */

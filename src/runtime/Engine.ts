@@ -29,7 +29,8 @@ import { ContextAssembler } from "./ContextAssembler.js";
 import { HandlerLoadProblem, HandlerWorkers } from "./HandlerWorkers.js";
 import { importFailedMessage, loadExport, MISSING_EXPORT_HINT, missingExportMessage, resolveExport } from "./loadExport.js";
 import type { LoadPolicy } from "../modules.js";
-import { Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
+import { configChanges, configFingerprint, type ConfigFingerprint } from "./configHash.js";
+import { JournalError, Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
 import type { Answer, RunCheckpoint } from "./journal.js";
 import { checkpointOf, MemoryRunStore, type RunStore, type StoredRun } from "./runStore.js";
 import type { InterruptInfo, NodeHandler, RunOptions, RunResult, ToolHandler } from "./types.js";
@@ -100,6 +101,15 @@ export interface ResumeOptions {
   readonly interruptId?: string;
   /** Cancels the continued run. */
   readonly signal?: AbortSignal;
+  /**
+   * Continue even though the configuration (workflow.yaml, agents.yaml, tools.yaml,
+   * memory.yaml, schemas/) changed since the run started; default `false`, which refuses with
+   * `RESUME_CONFIG_CHANGED`. What already ran is kept and replayed as recorded; if the new
+   * configuration does not reproduce it, the resume fails with `RESUME_DIVERGED` and the run is
+   * left as it was. The run keeps the fingerprint it started with, so every later resume needs
+   * this flag too.
+   */
+  readonly allowConfigChange?: boolean;
 }
 
 /** One run as {@link Engine.listRuns} reports it. */
@@ -147,6 +157,8 @@ export class Engine {
   private runCounter = 0;
   /** Suspended runs' checkpoints when the store is not durable. */
   private readonly suspended = new Map<string, RunCheckpoint>();
+  /** The configuration's fingerprint, recorded with durable runs (computed on first use). */
+  private fingerprintCache: ConfigFingerprint | undefined;
   /** This engine's identity for run leases. */
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   private closed = false;
@@ -323,7 +335,7 @@ export class Engine {
     }
     const runId = `run-${this.idPrefix}-${++this.runCounter}`;
     const now = isoNow();
-    const row: StoredRun = { runId, rootTaskId: this.services.newTaskId(), input: sealed, startNode: start.id, startedAt: now, updatedAt: now, status: "running", pending: [] };
+    const row: StoredRun = { runId, rootTaskId: this.services.newTaskId(), input: sealed, startNode: start.id, startedAt: now, updatedAt: now, status: "running", pending: [], ...(this.store.durable ? { config: this.fingerprint } : {}) };
     // The in-memory store answers synchronously: no await (and no microtask) for it.
     const created = this.store.createRun(row);
     if (created !== undefined) await created;
@@ -342,7 +354,11 @@ export class Engine {
    * `{ approve: true }`, `{ output }`, `{ approve: false, reason }`). Nothing already committed
    * runs again and no event is emitted twice; other interrupts keep waiting.
    *
-   * @throws {@link EngineError} `RUN_NOT_FOUND`, `RUN_FINISHED`, `RUN_IN_PROGRESS`, `ANSWER_REQUIRED`, `INTERRUPT_UNKNOWN`, `INPUT_NOT_JSON`.
+   * The run continues only on the configuration it started with (workflow.yaml, agents.yaml,
+   * tools.yaml, memory.yaml, schemas/; not plugins or handler code): otherwise
+   * `RESUME_CONFIG_CHANGED` names the files that changed, unless `allowConfigChange` is set.
+   *
+   * @throws {@link EngineError} `RUN_NOT_FOUND`, `RUN_FINISHED`, `RUN_IN_PROGRESS`, `RESUME_CONFIG_CHANGED`, `RESUME_DIVERGED`, `ANSWER_REQUIRED`, `INTERRUPT_UNKNOWN`, `INPUT_NOT_JSON`.
    */
   async resume(runId: string, options: ResumeOptions = {}): Promise<RunResult> {
     if (this.closed) throw new EngineError({ code: "ENGINE_SHUT_DOWN", message: "this engine was shut down; create a new one with Engine.fromConfigDir()" });
@@ -354,6 +370,16 @@ export class Engine {
     }
     if (row.status === "running" && !this.store.durable) {
       throw new EngineError({ code: "RUN_IN_PROGRESS", message: `run "${runId}" is running; it can be resumed once it is interrupted` });
+    }
+    if (row.config !== undefined && options.allowConfigChange !== true) {
+      const changes = configChanges(row.config, this.fingerprint);
+      if (changes.length > 0) {
+        throw new EngineError({
+          code: "RESUME_CONFIG_CHANGED",
+          message: `run "${runId}" started on another configuration than ${this.config.dir} has now (${changes.join(", ")}); it is left as it was`,
+          hint: "resume it with the files it started with, or pass allowConfigChange: true (CLI: --allow-config-change) to continue on the new ones (what already ran is kept; a configuration that does not reproduce it fails with RESUME_DIVERGED)",
+        });
+      }
     }
     const answers: Answer[] = [];
     if (row.status === "interrupted") {
@@ -389,6 +415,11 @@ export class Engine {
     return this.execute(row, { ...base, answers: [...base.answers, ...answers] }, options.signal);
   }
 
+  /** The fingerprint of this engine's configuration. */
+  private get fingerprint(): ConfigFingerprint {
+    return (this.fingerprintCache ??= configFingerprint(this.config));
+  }
+
   /**
    * Runs in the store, newest first: id, status, start and last update, and the interrupts a
    * suspended run waits for (`currentNodes`: the nodes they wait at).
@@ -404,8 +435,11 @@ export class Engine {
     const start = this.graph.nodes.get(row.startNode)!;
     const store = this.store;
     const runId = row.runId;
-    // Agent runs add token and cost totals to the result.
+    // Agent runs add token and cost totals to the result: the calls made now, and those of the
+    // stages committed before (replayed from the journal, not called again), so a resumed run
+    // reports the same totals as an uninterrupted one.
     const usage = new UsageTotals();
+    if (checkpoint !== undefined && this.hasAgents) for (const [key, outcome] of checkpoint.outcomes) usage.addRecorded(key, outcome.events);
     const services: RunServices = this.hasAgents ? { ...this.services, callAgent: (node, inp, context, scope, resume) => this.callAgent(node, inp, context, scope, resume, usage) } : this.services;
     const run = new Run(services, signal, {
       runId,
@@ -425,7 +459,20 @@ export class Engine {
       : undefined;
     renew?.unref();
     try {
-      const executed = await run.execute(row.input, start);
+      let executed: RunResult;
+      try {
+        executed = await run.execute(row.input, start);
+      } catch (err) {
+        if (!(err instanceof JournalError)) throw err;
+        // The configuration or handlers no longer reproduce what the run recorded: nothing new
+        // was journaled, so the run is put back as it was, to be resumed with what it ran on.
+        await store.update(runId, { status: row.status, pending: row.pending, updatedAt: isoNow() });
+        throw new EngineError({
+          code: "RESUME_DIVERGED",
+          message: `${err.message}; run "${runId}" is left as it was`,
+          hint: "resume it with the configuration it ran on (without allowConfigChange / --allow-config-change)",
+        });
+      }
       const totals = usage.totals();
       const result: RunResult = totals === undefined ? executed : Object.freeze({ ...executed, usage: totals });
       const updatedAt = isoNow();

@@ -179,15 +179,18 @@ export class Run implements ForkJoinHost {
     try {
       await this.loop();
     } catch (err) {
+      if (err instanceof JournalError && err.code !== "STORE_WRITE_FAILED") {
+        // A resume that does not fit the run: nothing new was recorded (the mismatch is found
+        // while replaying), so the caller can leave the run as it was.
+        this.releaseAll();
+        throw err;
+      }
       // A bug in the engine (or a journal that cannot be written) must not surface as an
       // unhandled rejection or a half-finished run: record it as an `error` event and fail every
       // task still open.
       const error = info(err instanceof JournalError ? err.code : "INTERNAL_ERROR", err instanceof JournalError ? err.message : `internal engine error: ${errorMessage(err)}; please report it`);
       this.skip = 0;
-      while (this.holds > 0) {
-        this.holds--;
-        this.bus.release();
-      }
+      this.releaseAll();
       this.bus.emit("error", root.id, undefined, { source: "runtime", error });
       this.ready = [];
       this.parked.length = 0;
@@ -300,6 +303,10 @@ export class Run implements ForkJoinHost {
     this.bus.release();
   }
 
+  private releaseAll(): void {
+    while (this.holds > 0) this.release();
+  }
+
   private async loop(): Promise<void> {
     const hasReady = (): boolean => this.ready.length > 0;
     for (;;) {
@@ -361,8 +368,11 @@ export class Run implements ForkJoinHost {
     const i = this.parked.findIndex((p) => p.info.id === a.interruptId);
     if (i < 0) throw new JournalError(`run ${this.runId}: no interrupt ${a.interruptId} is waiting (waiting: ${this.parked.map((p) => p.info.id).join(", ") || "none"})`, "INTERRUPT_UNKNOWN");
     const [{ info: it, stage: s }] = this.parked.splice(i, 1) as [{ info: InterruptInfo; stage: Stage }];
+    // An answer given before is replayed with its run.resumed event still to skip (both were
+    // journaled in one record); journaling it again would make a later resume apply it twice.
+    const given = this.skip > 0;
     this.emit("run.resumed", s.task.id, s.node.id, { interruptId: it.id, answer: a.answer });
-    if (this.journal !== undefined) this.batchAnswer = a;
+    if (this.journal !== undefined && !given) this.batchAnswer = a;
     if (it.kind !== "after") {
       // before / ctx.interrupt(): the node runs (again) and sees the answer.
       this.ready.push(this.makeStage(s.task, s.node, s.input, this.wave + 1, undefined, [...s.answers, a.answer]));

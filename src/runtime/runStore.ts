@@ -7,6 +7,7 @@
  * @module
  */
 import type { JsonValue } from "../json.js";
+import type { ConfigFingerprint } from "./configHash.js";
 import type { Answer, JournalRecord, RecordedOutcome, RunCheckpoint } from "./journal.js";
 import type { InterruptInfo } from "./types.js";
 
@@ -26,6 +27,8 @@ export interface StoredRun {
   readonly pending: readonly InterruptInfo[];
   /** The final result (ended runs), as JSON. */
   readonly result?: JsonValue;
+  /** The configuration the run started with (checked on resume); absent for runs recorded without one. */
+  readonly config?: ConfigFingerprint;
 }
 
 /** A run with its journal, as loaded to continue it. */

@@ -22,6 +22,8 @@ import type { RunStore, StoredRun } from "./types.js";
 interface Meta {
   readonly rootTaskId: string;
   readonly startNode: string;
+  /** Per-file hashes of the run's configuration (the overall hash is the `config_hash` column). */
+  readonly configFiles?: Readonly<Record<string, string>>;
 }
 
 const TERMINAL = new Set<StoredRunStatus>(["success", "failure", "partial"]);
@@ -50,8 +52,8 @@ export class EngineRunStore implements EngineStore {
   }
 
   async createRun(run: EngineRun): Promise<void> {
-    const meta: Meta = { rootTaskId: run.rootTaskId, startNode: run.startNode };
-    await this.store.createRun({ runId: run.runId, configHash: "", input: run.input, startedAt: run.startedAt, meta: meta as unknown as JsonValue });
+    const meta: Meta = { rootTaskId: run.rootTaskId, startNode: run.startNode, ...(run.config ? { configFiles: run.config.files } : {}) };
+    await this.store.createRun({ runId: run.runId, configHash: run.config?.hash ?? "", input: run.input, startedAt: run.startedAt, meta: meta as unknown as JsonValue });
     this.last.set(run.runId, 0);
     if (run.status !== "running" || run.pending.length > 0) await this.update(run.runId, { status: run.status, pending: run.pending, updatedAt: run.updatedAt });
   }
@@ -95,6 +97,7 @@ export class EngineRunStore implements EngineStore {
       status: r.status,
       pending: r.interrupts as unknown as InterruptInfo[],
       ...(r.result !== null ? { result: r.result } : {}),
+      ...(r.configHash !== "" ? { config: { hash: r.configHash, files: meta.configFiles ?? {} } } : {}),
     };
   }
 

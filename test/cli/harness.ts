@@ -59,3 +59,23 @@ export async function until(check: () => boolean | Promise<boolean>): Promise<vo
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+:\d+:\d+\)?$/m.test(text);
 }
+
+/**
+ * Files that add a deterministic `kill -9` to a config dir: a plugin that SIGKILLs its own
+ * process when it receives the event named by `AE_KILL_AT` (`<type>:<nodeId>`, e.g.
+ * `node.completed:draft`). Plugins get an event only once its commit is stored, so the run dies
+ * right after that commit is durable, and before anything later is. Without the variable the
+ * plugin does nothing (plugins.yaml is not part of a run's configuration fingerprint).
+ */
+export const KILL_PLUGIN: Readonly<Record<string, string>> = Object.freeze({
+  "plugins.yaml": "plugins:\n  - { id: kill_at, module: ./kill-at.mjs }\n",
+  "kill-at.mjs": [
+    "const at = process.env.AE_KILL_AT;",
+    "export default {",
+    "  onEvent(event) {",
+    "    if (at && `${event.type}:${event.nodeId ?? ''}` === at) process.kill(process.pid, 'SIGKILL');",
+    "  },",
+    "};",
+    "",
+  ].join("\n"),
+});
