@@ -106,8 +106,9 @@ export interface ResumeOptions {
    * memory.yaml, schemas/) changed since the run started; default `false`, which refuses with
    * `RESUME_CONFIG_CHANGED`. What already ran is kept and replayed as recorded; if the new
    * configuration does not reproduce it, the resume fails with `RESUME_DIVERGED` and the run is
-   * left as it was. The run keeps the fingerprint it started with, so every later resume needs
-   * this flag too.
+   * left as it was (stages the old run had not committed may have started before the mismatch
+   * was found). The run keeps the fingerprint it started with, so every later resume needs this
+   * flag too.
    */
   readonly allowConfigChange?: boolean;
 }

@@ -6,11 +6,11 @@
  * approval, `runs`, `resume --answer`, exit 3, and the coded errors.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { removeDir, writeConfigDir } from "../helpers.js";
-import { cli, start, until } from "./harness.js";
+import { KILL_PLUGIN, cli, start, until } from "./harness.js";
 
 const WORKFLOW = `
 nodes:
@@ -157,6 +157,66 @@ describe("interrupt for approval from the CLI", () => {
       const weird = await cli(["run", dir, "--store", "ftp://x", "--quiet"]);
       assert.equal(weird.code, 2);
       assert.match(weird.stderr, /STORE_URL_INVALID/);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
+
+describe("resume: configuration and answers", () => {
+  it("a workflow changed since the run started is RESUME_CONFIG_CHANGED (exit 2, the run still waits); --allow-config-change continues", async () => {
+    const wf = WORKFLOW.replace("role: linear, handler: ./h.mjs#step }\n  - { id: sp", "role: linear, handler: ./h.mjs#step, interrupt: after }\n  - { id: sp");
+    const dir = await writeConfigDir({ "workflow.yaml": wf, "h.mjs": HANDLERS });
+    const store = `sqlite:${join(dir, "runs.db")}`;
+    try {
+      const first = await cli(["run", dir, "--store", store, "--quiet", "--output-only", "--input", '{"doc":1}']);
+      assert.equal(first.code, 3, first.stderr);
+      const { runId } = JSON.parse(first.stdout) as { runId: string };
+      await writeFile(join(dir, "workflow.yaml"), wf.replace("{ id: done, kind: deterministic, role: exit }", "{ id: done, kind: deterministic, role: exit, timeout_ms: 9000 }"));
+      const refused = await cli(["resume", dir, runId, "--store", store, "--quiet", "--answer", '{"approve":true}']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /\[RESUME_CONFIG_CHANGED\] run "run-[^"]+" started on another configuration than .* has now \(workflow\.yaml changed\)/);
+      assert.match(refused.stderr, /--allow-config-change/);
+      const listed = JSON.parse((await cli(["runs", dir, "--store", store, "--json"])).stdout) as { status: string }[];
+      assert.equal(listed[0]!.status, "interrupted");
+      const done = await cli(["resume", dir, runId, "--store", store, "--quiet", "--allow-config-change", "--answer", '{"approve":true}']);
+      assert.equal(done.code, 0, done.stderr);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("an answer given before a crash is applied once when the run is resumed and interrupted again", async () => {
+    const wf = `
+nodes:
+  - { id: begin, kind: deterministic, role: start }
+  - { id: a, kind: deterministic, role: linear, interrupt: before, handler: ./h.mjs#answer }
+  - { id: slow, kind: deterministic, role: linear, handler: ./h.mjs#step }
+  - { id: b, kind: deterministic, role: linear, interrupt: before, handler: ./h.mjs#answer }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: a }
+  - { from: a, to: slow }
+  - { from: slow, to: b }
+  - { from: b, to: done }
+`;
+    const handlers = `${HANDLERS}\nexport function answer(input, ctx) { log(ctx); return { ...input, [ctx.nodeId]: ctx.resumeValue }; }\n`;
+    const dir = await writeConfigDir({ "workflow.yaml": wf, "h.mjs": handlers, ...KILL_PLUGIN });
+    const store = `sqlite:${join(dir, "runs.db")}`;
+    try {
+      const first = await cli(["run", dir, "--store", store, "--quiet", "--output-only", "--input", "{}"]);
+      assert.equal(first.code, 3, first.stderr);
+      const { runId } = JSON.parse(first.stdout) as { runId: string };
+      // Answered, then killed once the answered stage is committed (slow is running).
+      const killed = await cli(["resume", dir, runId, "--store", store, "--quiet", "--answer", '"A"'], { env: { AE_KILL_AT: "node.completed:a" } });
+      assert.equal(killed.signal, "SIGKILL");
+      const again = await cli(["resume", dir, runId, "--store", store, "--quiet", "--output-only"]);
+      assert.equal(again.code, 3, again.stderr);
+      assert.equal((JSON.parse(again.stdout) as { interrupt: { nodeId: string } }).interrupt.nodeId, "b");
+      const done = await cli(["resume", dir, runId, "--store", store, "--quiet", "--output-only", "--answer", '"B"']);
+      assert.equal(done.code, 0, done.stderr);
+      assert.deepEqual(JSON.parse(done.stdout), { at: "slow", n: 1, input: { a: "A" }, b: "B" });
+      assert.deepEqual((await effects(dir)).map((l) => l.split(" ")[1]), ["a", "slow", "slow", "b"], "a ran once; slow, in flight at the kill, twice");
     } finally {
       await removeDir(dir);
     }
