@@ -324,3 +324,50 @@ export async function runInterleaved(cases: readonly BenchCase[], chunks: readon
   return out;
 }
 
+/**
+ * A quoted difference: what case `a` adds over baseline `b`, per unit of work (`per` units in
+ * one operation), on wall time. Paired per round like the ratios.
+ */
+export interface DeltaSpec {
+  readonly name: string;
+  /** The measured case. */
+  readonly a: string;
+  /** The baseline. */
+  readonly b: string;
+  /** Units of work in one operation of both cases (e.g. 10 committed stages per linear-10 task). */
+  readonly per: number;
+  /** What one unit is, for the report. */
+  readonly unit: string;
+  /** Target: at most this many nanoseconds per unit; absent for context figures. */
+  readonly target?: number;
+  readonly targetText: string;
+}
+
+/** A computed difference. */
+export interface DeltaResult extends DeltaSpec {
+  /** Median over rounds of (a − b) wall nanoseconds per unit. */
+  readonly value: number;
+  readonly stats: Stats;
+  /** The same on this process's CPU time (context: a wait for a disk or a server is not CPU). */
+  readonly cpu: number;
+  readonly met: boolean | undefined;
+}
+
+/** Computes the differences whose cases ran, paired per round, on wall time (and CPU for context). */
+export function computeDeltas(specs: readonly DeltaSpec[], results: readonly CaseResult[]): DeltaResult[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const out: DeltaResult[] = [];
+  const paired = (x: readonly number[], y: readonly number[], per: number): number[] => {
+    const n = Math.min(x.length, y.length);
+    return Array.from({ length: n }, (_, i) => ((x[i] as number) - (y[i] as number)) / per);
+  };
+  for (const spec of specs) {
+    const a = byName.get(spec.a);
+    const b = byName.get(spec.b);
+    if (!a || !b) continue;
+    const s = stats(paired(a.wallNsPerOp, b.wallNsPerOp, spec.per));
+    const cpu = stats(paired(a.cpuNsPerOp, b.cpuNsPerOp, spec.per)).median;
+    out.push({ ...spec, value: s.median, stats: s, cpu, met: spec.target === undefined ? undefined : s.median < spec.target });
+  }
+  return out;
+}

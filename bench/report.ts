@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CaseResult, RatioResult } from "./harness.js";
+import type { CaseResult, DeltaResult, RatioResult } from "./harness.js";
 import type { MachineInfo } from "./machine.js";
 
 /** A scale measurement from a child process, with its target. */
@@ -34,6 +34,8 @@ export interface BenchRun {
   readonly notes: readonly string[];
   readonly cases: readonly CaseResult[];
   readonly ratios: readonly RatioResult[];
+  /** Added cost per unit of work (durability); absent in runs before it was measured. */
+  readonly deltas?: readonly DeltaResult[];
   readonly scale: readonly ScaleResult[];
 }
 
@@ -90,6 +92,16 @@ export function ratiosTable(ratios: readonly RatioResult[]): string {
   return lines.join("\n");
 }
 
+/** Markdown table of differences (wall time added per unit of work). */
+export function deltasTable(deltas: readonly DeltaResult[]): string {
+  const lines = ["| added per committed stage (wall time) | median | min – max (per round) | this process's CPU | target | met |", "|---|---:|---|---:|---|:---:|"];
+  for (const d of deltas) {
+    const met = d.met === undefined ? "–" : d.met ? "yes" : "**no**";
+    lines.push(`| ${d.name} | **${fmtTime(d.value)}** | ${fmtTime(d.stats.min)} – ${fmtTime(d.stats.max)} | ${fmtTime(d.cpu)} | ${d.targetText} | ${met} |`);
+  }
+  return lines.join("\n");
+}
+
 /** Markdown table of scale results. */
 export function scaleTable(scale: readonly ScaleResult[]): string {
   const lines = ["| case | figures | target | met |", "|---|---|---|:---:|"];
@@ -121,8 +133,9 @@ export function machineText(m: MachineInfo): string {
 
 /** The generated section of RESULTS.md. */
 export function resultsSection(run: BenchRun): string {
-  const met = run.ratios.filter((r) => r.met === true).length + run.scale.filter((s) => s.met === true).length;
-  const total = run.ratios.filter((r) => r.met !== undefined).length + run.scale.filter((s) => s.met !== undefined || s.error !== undefined).length;
+  const deltas = run.deltas ?? [];
+  const met = run.ratios.filter((r) => r.met === true).length + deltas.filter((d) => d.met === true).length + run.scale.filter((s) => s.met === true).length;
+  const total = run.ratios.filter((r) => r.met !== undefined).length + deltas.filter((d) => d.met !== undefined).length + run.scale.filter((s) => s.met !== undefined || s.error !== undefined).length;
   return [
     `Run of ${run.startedAt} (${run.mode}, ${run.durationSec.toFixed(0)} s): ${run.settings.rounds} round-robin rounds of ~${run.settings.batchMs} ms batches after ${run.settings.warmupMs} ms warm-up per case, gc between batches: ${run.settings.gc ? "yes, each followed by an unmeasured half batch (re-warm)" : "no"}; clock of the quoted figures: ${run.settings.clock === "cpu" ? "process CPU time (user + system), robust to busy neighbours; wall medians shown for context" : "wall time"}.`,
     "",
@@ -133,6 +146,7 @@ export function resultsSection(run: BenchRun): string {
     "### Ratios (the quoted figures; median of per-round paired ratios)",
     "",
     ratiosTable(run.ratios),
+    ...(deltas.length > 0 ? ["", "### Durability (through the engine: wall time a durable run store adds per committed stage over the memory store; median of per-round paired differences)", "", deltasTable(deltas)] : []),
     "",
     "### Cases (absolute times are context only)",
     "",

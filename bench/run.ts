@@ -12,7 +12,8 @@
  * - `--no-write`       write nothing
  * - `--list`           list case names and exit
  * - names              run only cases whose name or group contains one of them (a partial run:
- *                      results go to bench/results/latest-partial.tmp)
+ *                      results go to bench/results/latest-partial.tmp); `durability` runs the
+ *                      durable-store cases alone (memory vs SQLite vs PostgreSQL through the engine)
  *
  * Internal: `--child <scale-case>` runs one scale case and sends its result to the parent.
  *
@@ -24,13 +25,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_LOOP_STEPS, PROVIDER_LATENCY_NS, agentLoopCases } from "./agentLoop.js";
 import { baselineDispatchCases, eventBytes, registryDispatchCases } from "./dispatch.js";
+import { DURABILITY_CASES, DURABILITY_DELTAS, durabilityCases } from "./durability.js";
 import { engineCases, eventsPerTask } from "./engine.js";
-import { computeRatios, gcAvailable, ratioOf, runInterleaved, runInterleavedPair, runRoundRobin, stats, type BenchCase, type CaseResult, type Clock, type RatioResult, type RatioSpec } from "./harness.js";
+import { computeDeltas, computeRatios, gcAvailable, ratioOf, runInterleaved, runInterleavedPair, runRoundRobin, stats, type BenchCase, type CaseResult, type Clock, type RatioResult, type RatioSpec } from "./harness.js";
 import { callbacksPerTask, langGraphCases } from "./langgraph.js";
 import { machineInfo } from "./machine.js";
 import { LATENCY_CASES, runLatencyCase } from "./latency.js";
 import { SCALE_CASES, runScaleCase } from "./scale.js";
-import { casesTable, fmtTime, ratiosTable, resultsSection, scaleTable, updateResultsMarkdown, type BenchRun, type ScaleResult } from "./report.js";
+import { casesTable, deltasTable, fmtTime, ratiosTable, resultsSection, scaleTable, updateResultsMarkdown, type BenchRun, type ScaleResult } from "./report.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/bench/). */
@@ -251,13 +253,18 @@ async function main(): Promise<void> {
   const all = await allCases();
   const cases = all.cases.filter((c) => selected(args.filter, c.name, c.group));
   const scaleNames = [...SCALE_CASES.filter((n) => selected(args.filter, n, "scale")), ...LATENCY_CASES.filter((n) => selected(args.filter, n, "latency"))];
+  const durabilityNames = DURABILITY_CASES.filter((n) => selected(args.filter, n, "durability"));
   if (args.list) {
     for (const c of all.cases) console.log(`${c.group.padEnd(14)} ${c.name}`);
+    for (const n of DURABILITY_CASES) console.log(`${"durability".padEnd(14)} ${n}`);
     for (const n of SCALE_CASES) console.log(`${"scale".padEnd(14)} ${n}`);
     for (const n of LATENCY_CASES) console.log(`${"latency".padEnd(14)} ${n}`);
     await all.dispose();
     return;
   }
+  // Durable-store engines (SQLite file, PostgreSQL schema) are only set up when asked for.
+  const durability = durabilityNames.length > 0 ? await durabilityCases(durabilityNames) : undefined;
+  if (durability) cases.push(...durability.cases);
   if (cases.length === 0 && scaleNames.length === 0) throw new Error(`no case matches ${args.filter.join(", ")} (try --list)`);
   if (!gcAvailable) log("warning: run with --expose-gc (npm run bench does) so batches start from a collected heap");
   log(`agent-engine bench: ${cases.length} cases x ${args.rounds} rounds${scaleNames.length ? `, ${scaleNames.length} scale cases` : ""}${args.quick ? " (quick)" : ""}`);
@@ -270,7 +277,8 @@ async function main(): Promise<void> {
     scale.push(await runChild(name, args.quick));
   }
 
-  const notes: string[] = [];
+  const notes: string[] = [...(durability?.notes ?? [])];
+  for (const n of durability?.notes ?? []) log(`  note: ${n}`);
   let perTask: number | undefined;
   notes.push(`The dispatch event is a node.completed event of ${eventBytes()} bytes as JSON; listeners and plugins store the event and count it.`);
   if (cases.some((c) => c.name.startsWith("langgraph") && c.name.endsWith("observer"))) {
@@ -286,6 +294,8 @@ async function main(): Promise<void> {
   const zeroPair = await zeroPluginPair(cases, results, args.quick, log);
   const agentRows = await agentLoopInterleaved(cases, results, args.quick, log);
   await all.dispose();
+  await durability?.dispose();
+  const deltas = computeDeltas(DURABILITY_DELTAS, results);
   const bound = zeroPluginBound(results, perTask);
   if (bound !== undefined) notes.push(bound);
   const agentNote = agentLoopNote(agentRows);
@@ -304,12 +314,14 @@ async function main(): Promise<void> {
     notes,
     cases: results,
     ratios,
+    deltas,
     scale,
   };
 
   console.log("");
   console.log(casesTable(results));
   if (ratios.length > 0) console.log(`\n${ratiosTable(ratios)}`);
+  if (deltas.length > 0) console.log(`\n${deltasTable(deltas)}`);
   if (scale.length > 0) console.log(`\n${scaleTable(scale)}`);
 
   if (args.write) {
@@ -332,7 +344,7 @@ async function main(): Promise<void> {
       log("\nwrote bench/results/latest.json and bench/RESULTS.md");
     }
   }
-  const missed = ratios.filter((r) => r.met === false).length + scale.filter((s) => s.met === false || s.error !== undefined).length;
+  const missed = ratios.filter((r) => r.met === false).length + deltas.filter((d) => d.met === false).length + scale.filter((s) => s.met === false || s.error !== undefined).length;
   log(missed === 0 ? "all targets met" : `${missed} target(s) missed`);
 }
 
