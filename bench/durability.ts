@@ -22,6 +22,7 @@
  * @module
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import type pg from "pg";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Engine, NodeHandler } from "../src/index.js";
@@ -58,6 +59,8 @@ export const BENCH_PG = process.env.AGENT_ENGINE_BENCH_PG ?? process.env.AGENT_E
 
 const MAX_EVENTS = 10_000;
 
+type PgClient = (typeof pg)["Client"];
+
 /** linear-10's handlers, each returning a promise. */
 function asyncLinearHandlers(): Record<string, NodeHandler> {
   return Object.fromEntries(Object.entries(linearHandlers()).map(([id, h]) => [id, (input: Parameters<NodeHandler>[0], ctx: Parameters<NodeHandler>[1]) => Promise.resolve(h(input, ctx))]));
@@ -65,13 +68,13 @@ function asyncLinearHandlers(): Record<string, NodeHandler> {
 
 /** Null when the server answers, else why not. */
 async function pgUnreachable(url: string): Promise<string | null> {
-  let pg: typeof import("pg").default;
+  let Client: PgClient;
   try {
-    pg = (await import("pg")).default;
+    Client = (await import("pg")).default.Client;
   } catch {
     return 'the "pg" driver is not installed';
   }
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
   try {
     await c.connect();
     await c.query("SELECT 1");

@@ -173,6 +173,7 @@ export class Run implements ForkJoinHost {
     const cp = this.checkpoint;
     const root = new TaskState(cp ? cp.rootTaskId : (this.rootTaskId ?? this.newTaskId()), input, Object.freeze([]), undefined, Object.freeze([]), 0);
     this.tasks.push(root);
+    this.beginCommit(); // stored with the first wave's node.started
     this.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
     this.ready.push(this.makeStage(root, start, input, 0));
 
@@ -290,21 +291,28 @@ export class Run implements ForkJoinHost {
 
   /** Starts a commit point: events are held until {@link persist} stored them. */
   private beginCommit(): void {
-    if (this.journal !== undefined) {
-      this.holds++;
+    if (this.journal !== undefined && !this.holding) {
+      this.holding = true;
       this.bus.hold();
     }
   }
 
-  private holds = 0;
+  /** Events emitted since the last persist are held from plugins. */
+  private holding = false;
 
   private release(): void {
-    this.holds--;
+    if (!this.holding) return;
+    this.holding = false;
     this.bus.release();
   }
 
   private releaseAll(): void {
-    while (this.holds > 0) this.release();
+    this.release();
+  }
+
+  /** Persists the commits made since the last persist, if any (see the group commit in {@link loop}). */
+  private flush(): void | Promise<void> {
+    return this.holding ? this.persist() : undefined;
   }
 
   private async loop(): Promise<void> {
@@ -321,11 +329,20 @@ export class Run implements ForkJoinHost {
           if (s.approved || (s.node.interrupt === "before" && s.answers.length === 0)) continue;
           this.emit("node.started", s.task.id, s.node.id, { role: s.node.role, kind: s.node.kind, input: s.input }, s.startedAt);
         }
-        let p = this.persist();
+        // Group commit: the commits made since the last persist (the previous wave's last ones,
+        // its merges) and these node.started events are one journal record, one transaction,
+        // stored before the stages run; likewise before each wait below. Commits that follow each
+        // other without a wait share a record, so no event is held longer than it takes to
+        // compute them. No await (and no microtask) unless the journal is asynchronous.
+        let p = this.flush();
         if (p !== undefined) await p;
         for (const s of wave) this.request(s);
         this.pump();
         for (const s of wave) {
+          if (s.outcome === undefined) {
+            p = this.flush();
+            if (p !== undefined) await p;
+          }
           if (s.outcome === undefined) {
             // A run in flight keeps the process alive, so run() always resolves (a handler that
             // never settles ends at its timeout).
@@ -336,14 +353,9 @@ export class Run implements ForkJoinHost {
           }
           this.beginCommit();
           this.commit(s);
-          // No await (and no microtask) unless the journal is asynchronous.
-          p = this.persist();
-          if (p !== undefined) await p;
         }
         this.beginCommit();
         this.forkJoin.advance(false, hasReady);
-        p = this.persist();
-        if (p !== undefined) await p;
         continue;
       }
       this.beginCommit();
@@ -351,15 +363,23 @@ export class Run implements ForkJoinHost {
       // a task waiting for an answer may still arrive (then they wait with it).
       if (this.forkJoin.hasGroups && this.parked.length === 0) {
         this.forkJoin.advance(true, hasReady);
-        const p = this.persist();
-        if (p !== undefined) await p;
         continue;
       }
       this.forkJoin.advance(false, hasReady);
-      if (this.ready.length === 0 && this.parked.length > 0 && this.answers.length > 0) this.applyAnswer(this.answers.shift()!);
-      const p = this.persist();
-      if (p !== undefined) await p;
-      if (this.ready.length === 0) return;
+      if (this.ready.length === 0 && this.parked.length > 0 && this.answers.length > 0) {
+        // An answer is journaled in a record of its own.
+        let p = this.flush();
+        if (p !== undefined) await p;
+        this.beginCommit();
+        this.applyAnswer(this.answers.shift()!);
+        p = this.flush();
+        if (p !== undefined) await p;
+      }
+      if (this.ready.length === 0) {
+        const p = this.flush();
+        if (p !== undefined) await p;
+        return;
+      }
     }
   }
 
