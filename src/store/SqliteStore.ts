@@ -200,10 +200,13 @@ export class SqliteStore implements RunStore {
     });
   }
 
+  /** The body of {@link commit}, wrapped in a transaction once (not per commit). */
+  private commitTx: ReturnType<Db["transaction"]> | undefined;
+
   async commit(runId: string, b: CommitBatch): Promise<number> {
     return this.guard(`commit(${runId})`, () => {
       checkBatch(runId, b, this.url);
-      const tx = this.db.transaction(() => {
+      this.commitTx ??= this.db.transaction((runId: string, b: CommitBatch) => {
         const hasState = b.state !== undefined;
         const changed = this.s.casRun!.run({
           id: runId,
@@ -231,7 +234,7 @@ export class SqliteStore implements RunStore {
           }
         }
       });
-      tx.immediate();
+      this.commitTx.immediate(runId, b);
       return b.toSeq;
     });
   }

@@ -4,6 +4,7 @@
  * @module
  */
 import { EngineError, type ErrorCode, type ErrorDetail } from "../errors.js";
+import { isSealed } from "../json.js";
 import type { CommitBatch, CreateRunOptions, MemoryWrite, PruneOptions } from "./types.js";
 
 /** Raised by a {@link RunStore}: a `STORE_*` code, the store's URL (password redacted) and what to do. */
@@ -90,18 +91,51 @@ export function checkTtl(ttlMs: number, url: string): void {
 
 /** JSON text of a value; throws `STORE_BATCH_INVALID` for values that are not JSON. */
 export function toJsonText(value: unknown, what: string, url: string): string {
+  // Checked first, then stringified without a replacer (V8's fast path: about twice as fast on a
+  // commit's events); values the engine sealed are JSON already and are not walked.
+  const problem = notJson(value, []);
   let text: string | undefined;
   try {
-    text = JSON.stringify(value, (_k, v: unknown) => {
-      if (typeof v === "number" && !Number.isFinite(v)) throw new Error(`non-finite number ${v}`);
-      if (typeof v === "bigint" || typeof v === "function" || typeof v === "symbol") throw new Error(`a ${typeof v}`);
-      return v;
-    });
+    if (problem !== undefined) throw new Error(problem);
+    text = JSON.stringify(value);
   } catch (err) {
     throw new StoreError("STORE_BATCH_INVALID", `${what} is not JSON data: ${err instanceof Error ? err.message : String(err)}`, { url, cause: err });
   }
   if (text === undefined) throw new StoreError("STORE_BATCH_INVALID", `${what} is not JSON data (undefined)`, { url });
   return text;
+}
+
+/** What keeps `v` from being JSON (a non-finite number, a bigint, function or symbol, a cycle), or undefined. */
+function notJson(v: unknown, ancestors: object[]): string | undefined {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return undefined;
+    case "number":
+      return Number.isFinite(v) ? undefined : `non-finite number ${v}`;
+    case "object": {
+      if (v === null || isSealed(v)) return undefined;
+      if (ancestors.includes(v)) return "a cycle";
+      ancestors.push(v);
+      if (Array.isArray(v)) {
+        for (const x of v as unknown[]) {
+          const p = notJson(x, ancestors);
+          if (p !== undefined) return p;
+        }
+      } else if (typeof (v as { toJSON?: unknown }).toJSON !== "function") {
+        for (const k in v) {
+          if (!Object.hasOwn(v, k)) continue;
+          const p = notJson((v as Record<string, unknown>)[k], ancestors);
+          if (p !== undefined) return p;
+        }
+      }
+      ancestors.pop();
+      return undefined;
+    }
+    default:
+      return `a ${typeof v}`;
+  }
 }
 
 /** ISO-8601 text of epoch milliseconds. */

@@ -145,6 +145,8 @@ export function conformance(f: StoreFactory): void {
     test("malformed batches are STORE_BATCH_INVALID before anything is written", () =>
       withStore(f, async (s) => {
         const id = await newRun(s);
+        const cyclic: Record<string, unknown> = { a: 1 };
+        cyclic["self"] = { back: cyclic };
         const bad: CommitBatch[] = [
           { fromSeq: 0, toSeq: 1, events: [] },
           { fromSeq: 1, toSeq: 2, events: [ev(3)] },
@@ -152,8 +154,13 @@ export function conformance(f: StoreFactory): void {
           { fromSeq: 1, toSeq: 3, events: [ev(3), ev(2)] },
           { fromSeq: 1, toSeq: 1, events: [ev(1)], memoryWrites: [{ store: "s", scope: "task" as "global", key: "k", value: 1 }] },
           { fromSeq: 1, toSeq: 1, events: [ev(1)], status: "success" as "running" },
+          // Values that are not JSON, wherever they are.
+          { fromSeq: 1, toSeq: 1, events: [ev(1, "node.completed", { x: [1, Number.NaN] })] },
+          { fromSeq: 1, toSeq: 1, events: [ev(1)], state: { set: { k: { f: (() => 1) as unknown as JsonValue } } } },
+          { fromSeq: 1, toSeq: 1, events: [ev(1)], state: { set: { k: cyclic as unknown as JsonValue } } },
+          { fromSeq: 1, toSeq: 1, events: [ev(1)], memoryWrites: [{ store: "s", scope: "global", key: "k", value: Number.POSITIVE_INFINITY }] },
         ];
-        for (const b of bad) await rejects(s.commit(id, b), "STORE_BATCH_INVALID");
+        for (const b of bad) await rejects(s.commit(id, b as CommitBatch), "STORE_BATCH_INVALID");
         assert.equal((await s.getRun(id))?.lastSeq, 0);
       }));
 
