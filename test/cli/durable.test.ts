@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { removeDir, writeConfigDir } from "../helpers.js";
+import { dropSchemas, freshSchema, pgAvailable, pgUrl } from "../store/pgHelper.js";
 import { KILL_PLUGIN, cli, start, until } from "./harness.js";
 
 const WORKFLOW = `
@@ -217,6 +218,49 @@ edges:
       assert.equal(done.code, 0, done.stderr);
       assert.deepEqual(JSON.parse(done.stdout), { at: "slow", n: 1, input: { a: "A" }, b: "B" });
       assert.deepEqual((await effects(dir)).map((l) => l.split(" ")[1]), ["a", "slow", "slow", "b"], "a ran once; slow, in flight at the kill, twice");
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
+
+const pgUp = await pgAvailable();
+const schemas: string[] = [];
+after(() => dropSchemas(schemas));
+
+describe("two processes and one run (PostgreSQL)", { skip: pgUp ? false : "PostgreSQL unreachable (see the message above)" }, () => {
+  it("while one process continues a crashed run, a second resume is RUN_IN_PROGRESS and runs nothing; the first completes it", async () => {
+    const wf = `
+nodes:
+  - { id: begin, kind: deterministic, role: start, handler: ./h.mjs#step }
+  - { id: gate, kind: deterministic, role: linear, handler: ./h.mjs#gate }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: gate }
+  - { from: gate, to: done }
+`;
+    // gate holds its run until the test creates the file "go".
+    const handlers = `${HANDLERS}\nimport { existsSync } from "node:fs";\nexport async function gate(input, ctx) { log(ctx); while (!existsSync(new URL("./go", import.meta.url))) await pause(20); return { gated: true }; }\n`;
+    const dir = await writeConfigDir({ "workflow.yaml": wf, "h.mjs": handlers, ...KILL_PLUGIN });
+    const schema = freshSchema("cli_lease");
+    schemas.push(schema);
+    const store = pgUrl(schema);
+    try {
+      const killed = await cli(["run", dir, "--store", store, "--quiet", "--input", "{}"], { env: { AE_KILL_AT: "node.completed:begin" } });
+      assert.equal(killed.signal, "SIGKILL");
+      const runId = (JSON.parse((await cli(["runs", dir, "--store", store, "--json"])).stdout) as { id: string }[])[0]!.id;
+      const atKill = (await effects(dir)).length;
+
+      const first = start(["resume", dir, runId, "--store", store, "--quiet", "--output-only"]);
+      await until(async () => (await effects(dir)).slice(atKill).some((l) => l.endsWith(" gate")) || first.child.exitCode !== null);
+      const second = await cli(["resume", dir, runId, "--store", store, "--quiet"]);
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, /\[RUN_IN_PROGRESS\] run "run-[^"]+" is being continued by another process/);
+      await writeFile(join(dir, "go"), "");
+      const done = await first.done;
+      assert.equal(done.code, 0, done.stderr);
+      assert.deepEqual(JSON.parse(done.stdout), { gated: true });
+      assert.deepEqual((await effects(dir)).slice(atKill).map((l) => l.split(" ")[1]), ["gate"], "the second process ran nothing");
     } finally {
       await removeDir(dir);
     }
