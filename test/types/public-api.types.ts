@@ -3,7 +3,7 @@
  * `npm test` and `npm run typecheck`) fails if a type stops narrowing or starts accepting what
  * it must reject. The `@ts-expect-error` lines fail the build if they ever stop being errors.
  */
-import type { EngineEvent, EngineOptions, EventOf, EventType, JsonValue, NodeHandler, Plugin, RunResult } from "../../src/index.js";
+import type { EngineEvent, EngineOptions, ErrorCode, EventOf, EventType, JsonValue, NodeHandler, Plugin, ResumeOptions, RunResult } from "../../src/index.js";
 import { definePlugin, PluginBase } from "../../src/index.js";
 
 /** An exhaustive switch over the event union: adding an event type without handling it here is a compile error. */
@@ -90,3 +90,9 @@ export function statusOf(r: RunResult): "success" | "failure" | "partial" | "int
 }
 
 export const allTypes: EventType[] = ["task.started", "error"];
+
+/** Resume options: an answer, which interrupt, and the explicit override for a changed configuration. */
+export const resumeOptions: ResumeOptions = { answer: { approve: true }, interruptId: "task-1/review/0", allowConfigChange: true };
+// @ts-expect-error allowConfigChange is a boolean
+export const badResume: ResumeOptions = { allowConfigChange: "yes" };
+export const configChanged: ErrorCode = "RESUME_CONFIG_CHANGED";
