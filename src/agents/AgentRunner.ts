@@ -126,7 +126,7 @@ export class UsageTotals {
     for (const [type, payload] of events) {
       if (type !== "agent.response" || payload === null || typeof payload !== "object") continue;
       const p = payload as { step?: unknown; usage?: TokenUsage; costUsd?: unknown };
-      this.add(`${taskId ?? ""}\u0000${nodeId ?? ""}\u0000${String(p.step).padStart(6, "0")}`, p.usage, typeof p.costUsd === "number" ? p.costUsd : undefined);
+      this.add(p.usage, typeof p.costUsd === "number" ? p.costUsd : undefined, () => `${taskId ?? ""}\u0000${nodeId ?? ""}\u0000${String(p.step).padStart(6, "0")}`);
     }
   }
 
