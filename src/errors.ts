@@ -124,7 +124,15 @@ export type ErrorCode =
   | "STORE_BATCH_INVALID"
   | "STORE_LEASE_LOST"
   | "STORE_QUERY_FAILED"
-  | "STORE_CLOSED";
+  | "STORE_CLOSED"
+  // writable memory (kv stores, ctx.memory)
+  | "MEMORY_UNKNOWN_STORE"
+  | "MEMORY_READ_ONLY"
+  | "MEMORY_NOT_KV"
+  | "MEMORY_NOT_ALLOWED"
+  | "MEMORY_KEY_INVALID"
+  | "MEMORY_VALUE_INVALID"
+  | "MEMORY_READ_FAILED";
 
 /** One problem, located as precisely as is known. */
 export interface ErrorDetail {

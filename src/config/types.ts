@@ -246,13 +246,23 @@ export interface ToolsManifest {
   readonly tools: readonly ToolManifest[];
 }
 
+/** Where a writable (`kv`) memory store lives: with the task, the project, or every project. */
+export type MemoryScope = "task" | "project" | "global";
+
 /** A memory store in memory.yaml. */
 export interface MemoryStoreManifest {
   readonly id: string;
-  /** `static`: `items` inline; `file`: a JSON/YAML/text file relative to the config dir. */
-  readonly kind: "static" | "file";
+  /**
+   * `static`: `items` inline; `file`: a JSON/YAML/text file relative to the config dir (both
+   * read-only, for context profiles); `kv`: a writable key-value store (`ctx.memory`).
+   */
+  readonly kind: "static" | "file" | "kv";
   readonly items?: readonly unknown[];
   readonly path?: string;
+  /** kv only (required): `task`, `project` or `global`. */
+  readonly scope?: MemoryScope;
+  /** kv only: the nodes that may write the store (default: every node with a handler). */
+  readonly writers?: readonly string[];
 }
 
 /** A context profile in memory.yaml. */
@@ -265,6 +275,8 @@ export interface ContextProfileManifest {
 
 /** memory.yaml */
 export interface MemoryManifest {
+  /** Id of the project for `project`-scope kv stores. Default: the config directory's absolute path. */
+  readonly project_id?: string;
   readonly stores?: readonly MemoryStoreManifest[];
   readonly profiles?: readonly ContextProfileManifest[];
   /** Stores that make up the `global` profile. Default: all stores. */

@@ -580,10 +580,33 @@ export function validateReferences(config: ProjectConfig): ErrorDetail[] {
         }
       });
     };
+    const workflow: unknown = config.workflow;
+    const nodes = isObj(workflow) ? arr(workflow.nodes).filter(isObj) : undefined;
+    const nodeIds = new Set(nodes?.map((n) => str(n.id)).filter((id): id is string => id !== undefined));
     arr(memory.stores).forEach((s, i) => {
       if (!isObj(s)) return;
-      if (s.kind === "static" && s.items === undefined) r.add("CONFIG_SCHEMA", `/stores/${i}`, `static store ${q(str(s.id) ?? "?")} needs \`items\` (a list); add it`);
-      if (s.kind === "file" && s.path === undefined) r.add("CONFIG_SCHEMA", `/stores/${i}`, `file store ${q(str(s.id) ?? "?")} needs \`path\` (relative to the config dir); add it`);
+      const name = q(str(s.id) ?? "?");
+      if (s.kind === "static" && s.items === undefined) r.add("CONFIG_SCHEMA", `/stores/${i}`, `static store ${name} needs \`items\` (a list); add it`);
+      if (s.kind === "file" && s.path === undefined) r.add("CONFIG_SCHEMA", `/stores/${i}`, `file store ${name} needs \`path\` (relative to the config dir); add it`);
+      if (s.kind === "kv") {
+        if (s.scope === undefined) r.add("CONFIG_SCHEMA", `/stores/${i}`, `kv store ${name} needs \`scope\`: task, project or global; add it`);
+        for (const field of ["items", "path"] as const) {
+          if (s[field] !== undefined) r.add("CONFIG_SCHEMA", `/stores/${i}/${field}`, `kv store ${name} cannot have \`${field}\` (its entries are written by handlers through ctx.memory.put); remove it, or use kind ${field === "items" ? "static" : "file"}`);
+        }
+        arr(s.writers).forEach((w, k) => {
+          const id = str(w);
+          if (id === undefined || nodes === undefined) return;
+          if (!nodeIds.has(id)) {
+            r.add("CONFIG_UNKNOWN_REF", `/stores/${i}/writers/${k}`, `writer ${q(id)} of kv store ${name} is not a node in workflow.yaml; use one of: ${list(nodeIds)}`, { hint: didYouMean(id, nodeIds) });
+          } else if (nodes.some((n) => n.id === id && n.kind === "agent")) {
+            r.add("CONFIG_SCHEMA", `/stores/${i}/writers/${k}`, `writer ${q(id)} of kv store ${name} is an agent node; only handlers write memory (ctx.memory.put), agents read it through a context profile`);
+          }
+        });
+      } else {
+        for (const field of ["scope", "writers"] as const) {
+          if (s[field] !== undefined) r.add("CONFIG_SCHEMA", `/stores/${i}/${field}`, `\`${field}\` is only for kv stores; remove it from ${String(s.kind)} store ${name}, or make it \`kind: kv\``);
+        }
+      }
     });
     arr(memory.profiles).forEach((p, i) => {
       if (!isObj(p)) return;

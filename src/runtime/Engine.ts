@@ -28,6 +28,7 @@ import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { ContextAssembler } from "./ContextAssembler.js";
 import { HandlerLoadProblem, HandlerWorkers } from "./HandlerWorkers.js";
 import { importFailedMessage, loadExport, MISSING_EXPORT_HINT, missingExportMessage, resolveExport } from "./loadExport.js";
+import { MemoryPlan, type MemoryBackend } from "./memory.js";
 import type { LoadPolicy } from "../modules.js";
 import { configChanges, configFingerprint, type ConfigFingerprint } from "./configHash.js";
 import { JournalError, Run, type RunServices, type Scheduling, type StageScope } from "./Run.js";
@@ -183,6 +184,8 @@ export class Engine {
     private readonly agents: AgentRunner,
     private readonly toolCaller: ToolCaller,
     private readonly workers: HandlerWorkers,
+    /** kv memory of memory.yaml (undefined: none declared). */
+    private readonly memory: MemoryPlan | undefined,
   ) {
     this.bus = bus;
     this.registry = registry;
@@ -197,6 +200,8 @@ export class Engine {
       callAgent: (node, input, context, scope, resume) => this.callAgent(node, input, context, scope, resume, undefined),
       callTool: (_node, toolId, args, scope) => this.toolCaller(toolId, args, scope).catch(asStageError),
       assembleContext: (node) => contexts.assemble(node.context),
+      contextStores: (profile) => contexts.kvStoresOf(profile),
+      assembleWithMemory: (profile, entries) => contexts.assembleWith(profile, entries),
       newTaskId: () => `task-${this.idPrefix}-${++this.taskCounter}`,
       maxConcurrency,
     };
@@ -309,7 +314,19 @@ export class Engine {
       await registry.shutdown(shutdownTimeoutMs);
       throw err;
     }
-    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller, workers);
+    // Project scope is per project: memory.yaml's project_id, else the config directory.
+    const memory = MemoryPlan.create(config.memory, graph, new Set(handlers.keys()), config.memory?.project_id ?? config.dir);
+    if (memory?.hasShared === true && (typeof store.memoryGet !== "function" || typeof store.memoryList !== "function" || (!store.durable && typeof store.memoryApply !== "function"))) {
+      await tools.close();
+      await registry.shutdown(shutdownTimeoutMs);
+      await store.close();
+      throw new EngineError({
+        code: "INVALID_OPTION",
+        path: "store",
+        message: "memory.yaml declares project or global kv stores, but the run store given in EngineOptions.store keeps no memory (it lacks memoryGet/memoryList, and memoryApply when it is not durable); use \"memory\", \"sqlite:<path>\" or \"postgres://...\"",
+      });
+    }
+    return new Engine(graph, config, handlers, tools, contexts, registry, bus, Object.freeze(failures), shutdownTimeoutMs, Math.floor(options.maxConcurrency ?? graph.defaults.maxConcurrency ?? maxConcurrency), options.scheduling ?? "eager", store, agents, toolCaller, workers, memory);
   }
 
   /**
@@ -336,7 +353,18 @@ export class Engine {
     }
     const runId = `run-${this.idPrefix}-${++this.runCounter}`;
     const now = isoNow();
-    const row: StoredRun = { runId, rootTaskId: this.services.newTaskId(), input: sealed, startNode: start.id, startedAt: now, updatedAt: now, status: "running", pending: [], ...(this.store.durable ? { config: this.fingerprint } : {}) };
+    const row: StoredRun = {
+      runId,
+      rootTaskId: this.services.newTaskId(),
+      input: sealed,
+      startNode: start.id,
+      startedAt: now,
+      updatedAt: now,
+      status: "running",
+      pending: [],
+      projectId: this.memory?.projectId,
+      ...(this.store.durable ? { config: this.fingerprint } : {}),
+    };
     // The in-memory store answers synchronously: no await (and no microtask) for it.
     const created = this.store.createRun(row);
     if (created !== undefined) await created;
@@ -448,6 +476,9 @@ export class Engine {
       scheduling: this.scheduling,
       ...(checkpoint ? { checkpoint } : {}),
       ...(store.durable ? { journal: { append: (record) => store.append(runId, record) } } : {}),
+      ...(this.memory !== undefined
+        ? { memory: { plan: this.memory, backend: this.memory.hasShared ? (store as MemoryBackend) : undefined, projectId: row.projectId ?? this.memory.projectId } }
+        : {}),
     });
     // shutdown() lets in-flight runs finish (bounded) and reports those it could not wait for.
     const release = this.registry.hold();

@@ -197,6 +197,7 @@ export class ForkJoin {
       } else {
         const p = fork.parent;
         task = new TaskState(`${p.id}.m${++p.mergeClones}`, p.output, Object.freeze([...p.lineage, p.id]), p.fork, p.forks, p.fork ? p.itemIndex : 0);
+        task.taskMem = p.taskMem;
         if (p.fork) p.fork.children.push(task);
         host.addTask(task);
         const edge = node.inEdges[0]!;

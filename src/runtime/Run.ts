@@ -24,6 +24,7 @@ import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { edgeRef, ForkJoin, type ForkJoinHost } from "./ForkJoin.js";
 import { StageExecutor, type RunServices } from "./StageExecutor.js";
 import { recordOutcome, replayOutcome, stageKey, type Answer, type JournalRecord, type RecordedOutcome, type RunCheckpoint, type RunJournal } from "./journal.js";
+import { RunMemory, withTaskWrites, type MemoryBackend, type MemoryBatch, type MemoryHost, type MemoryPlan } from "./memory.js";
 import { info, Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
 import { transition, type Plan } from "./transition.js";
 import type { HistoryEntry, InterruptInfo, RunResult, ToolCallRecord } from "./types.js";
@@ -49,6 +50,8 @@ export interface RunSetup {
   readonly checkpoint?: RunCheckpoint;
   /** Persist each commit point here before its events reach plugins. */
   readonly journal?: RunJournal;
+  /** kv memory (workflows whose memory.yaml declares kv stores). */
+  readonly memory?: { readonly plan: MemoryPlan; readonly backend: MemoryBackend | undefined; readonly projectId: string };
 }
 
 /** A run that cannot go on: its journal failed, or a resume does not fit it. */
@@ -113,7 +116,7 @@ class StageHeap {
 }
 
 /** Executes one run. Create one per `engine.run()` call. Internal. */
-export class Run implements ForkJoinHost {
+export class Run implements ForkJoinHost, MemoryHost {
   readonly graph: WorkflowGraph;
   private readonly bus: TelemetryBus;
   private readonly executor: StageExecutor;
@@ -148,12 +151,19 @@ export class Run implements ForkJoinHost {
   /** Every committed outcome (to suspend in memory without a journal). */
   private readonly committed: Stage[] = [];
   private readonly parked: { readonly info: InterruptInfo; readonly stage: Stage }[] = [];
+  // kv memory: undefined unless memory.yaml declares kv stores (nothing below runs otherwise).
+  private readonly mem: RunMemory | undefined;
+  /** The wave being committed, and how many of its stages are committed (for memory reads). */
+  private waveList: readonly Stage[] = [];
+  private waveDone = 0;
 
   constructor(services: RunServices, signal: AbortSignal | undefined, options: RunSetup) {
     this.graph = services.graph;
     this.bus = services.bus;
     this.limit = services.maxConcurrency;
-    this.executor = new StageExecutor(services, signal ?? NEVER);
+    const m = options.memory;
+    this.mem = m === undefined ? undefined : new RunMemory(m.plan, m.backend, this, m.projectId, options.checkpoint?.memoryBases);
+    this.executor = new StageExecutor(services, signal ?? NEVER, this.mem);
     this.forkJoin = new ForkJoin(this);
     this.newTaskId = () => services.newTaskId();
     this.scheduling = options.scheduling ?? "eager";
@@ -175,7 +185,9 @@ export class Run implements ForkJoinHost {
     this.tasks.push(root);
     this.beginCommit(); // stored with the first wave's node.started
     this.emit("task.started", root.id, undefined, { input, startNode: start.id, lineage: root.lineage });
-    this.ready.push(this.makeStage(root, start, input, 0));
+    // Waves are numbered as the loop commits them (the root's stage is committed in wave 1), so
+    // a stage's `wave` is its logical start: what memory reads resolve against.
+    this.ready.push(this.makeStage(root, start, input, 1));
 
     try {
       await this.loop();
@@ -204,6 +216,7 @@ export class Run implements ForkJoinHost {
       }
     } finally {
       if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+      this.mem?.dispose();
     }
 
     const children = Object.freeze(this.tasks.slice(1).map((t) => t.toResult()));
@@ -228,6 +241,7 @@ export class Run implements ForkJoinHost {
       // In-process: the count is enough to skip them (the workflow cannot change under this engine).
       emitted: [...(this.checkpoint?.emitted ?? []), ...(Array.from({ length: this.emittedLocal }) as (readonly [string, string, string | undefined])[])],
       answers: [...(this.checkpoint?.answers ?? [])],
+      ...(this.mem !== undefined ? { memoryBases: this.mem.knownBases() } : {}),
     };
   }
 
@@ -256,7 +270,41 @@ export class Run implements ForkJoinHost {
   /** Persists what was committed since the last call; events reach plugins after it is stored. */
   private persist(): void | Promise<void> {
     const journal = this.journal;
-    if (journal === undefined) return;
+    const mem = this.mem;
+    if (journal === undefined) {
+      // No journal: `project`/`global` writes go to the store now (the engine's memory, by default).
+      if (mem === undefined || !mem.hasPending) return;
+      try {
+        const r = mem.flush();
+        return r === undefined ? undefined : r.catch(storeFailed);
+      } catch (err) {
+        storeFailed(err);
+      }
+    }
+    if (mem !== undefined && mem.hasPending) {
+      // The keys' values before the run's first write are fetched (and journaled) first.
+      let batch: MemoryBatch | Promise<MemoryBatch> | undefined;
+      try {
+        batch = mem.takeBatch();
+      } catch (err) {
+        this.release();
+        storeFailed(err);
+      }
+      if (batch instanceof Promise) {
+        return batch.then(
+          (b) => this.append(journal, b),
+          (err: unknown) => {
+            this.release();
+            storeFailed(err);
+          },
+        );
+      }
+      return this.append(journal, batch);
+    }
+    return this.append(journal, undefined);
+  }
+
+  private append(journal: RunJournal, memory: MemoryBatch | undefined): void | Promise<void> {
     if (this.batchEvents.length === 0 && this.batchOutcomes.length === 0 && this.batchAnswer === undefined) {
       this.release();
       return;
@@ -265,6 +313,7 @@ export class Run implements ForkJoinHost {
       outcomes: this.batchOutcomes.map((c) => ({ key: c.key, outcome: recordOutcome(c.outcome) })),
       events: this.batchEvents,
       ...(this.batchAnswer ? { answer: this.batchAnswer } : {}),
+      ...(memory !== undefined ? { memory: { writes: memory.writes, bases: memory.bases } } : {}),
     };
     this.batchOutcomes = [];
     this.batchEvents = [];
@@ -322,6 +371,11 @@ export class Run implements ForkJoinHost {
         const wave = this.ready;
         this.ready = [];
         this.wave++;
+        if (this.mem !== undefined) {
+          this.waveList = wave;
+          this.waveDone = 0;
+          this.mem.recheck();
+        }
         this.beginCommit();
         for (const s of wave) {
           // A stage that only asks before running, or an answered `after` whose node already
@@ -395,7 +449,9 @@ export class Run implements ForkJoinHost {
     if (this.journal !== undefined && !given) this.batchAnswer = a;
     if (it.kind !== "after") {
       // before / ctx.interrupt(): the node runs (again) and sees the answer.
-      this.ready.push(this.makeStage(s.task, s.node, s.input, this.wave + 1, undefined, [...s.answers, a.answer]));
+      const again = this.makeStage(s.task, s.node, s.input, this.wave + 1, undefined, [...s.answers, a.answer]);
+      if (s.taskMem !== undefined) again.taskMem = s.taskMem;
+      this.ready.push(again);
       return;
     }
     // after: keep, replace or reject the output the node produced.
@@ -413,9 +469,11 @@ export class Run implements ForkJoinHost {
     } else if (!(obj !== undefined && obj["approve"] === true)) {
       outcome = { ...o, ok: false, output: s.input, error: info("INTERRUPT_REJECTED", `the answer to interrupt ${it.id} must be { approve: true }, { approve: false, reason } or { output }`) };
     }
+    // A rejected output's memory writes are discarded with it (commitMemory: only successes write).
     const next = new Stage(s.task, s.node, s.input, this.wave + 1, ++this.order, s.answers, undefined, true);
     next.state = "done";
     next.outcome = outcome;
+    next.taskMem = s.taskMem;
     this.ready.push(next);
   }
 
@@ -449,6 +507,18 @@ export class Run implements ForkJoinHost {
           }
         } else s = this.heap.pop();
         if (s === undefined) return;
+        if (s.state !== "queued") {
+          // A stage that waited for memory gets its slot back (unless it no longer queues).
+          const a = s.access;
+          const resume = a?.resumeSlot;
+          if (resume !== undefined) {
+            a!.resumeSlot = undefined;
+            a!.slotless = false;
+            this.running++;
+            resume();
+          }
+          continue;
+        }
         this.start(s);
       }
     } finally {
@@ -477,6 +547,7 @@ export class Run implements ForkJoinHost {
   private settle(s: Stage, o: StageOutcome): void {
     s.outcome = o;
     s.state = "done";
+    if (s.access !== undefined) s.access.end();
     this.running--;
     if (s.waiter !== undefined) s.waiter();
     if (this.scheduling === "eager" && o.interrupt === undefined && !(s.node.interrupt === "after" && !s.approved)) {
@@ -484,6 +555,8 @@ export class Run implements ForkJoinHost {
       if (succ.next) this.request(succ.next);
       if (succ.fork) for (const c of succ.fork.children) if (c.next) this.request(c.next);
     }
+    // Its writes are known and its successors planned: reads waiting for it may go.
+    if (this.mem !== undefined) this.mem.recheck();
   }
 
   /** The stage's plan and the stages/tasks its commit will create; computed once. */
@@ -507,6 +580,18 @@ export class Run implements ForkJoinHost {
       });
       succ = { fork: { frame, children } };
     }
+    if (this.mem !== undefined && this.mem.plan.hasTask) {
+      // Task memory travels with the task: the next stage (and a fork's children, as a copy)
+      // starts from what this one leaves, known as soon as its outcome is.
+      const after = withTaskWrites(s.taskMem, plan.ok ? s.outcome!.writes : undefined);
+      if (succ.next) succ.next.taskMem = after;
+      if (succ.fork) {
+        for (const c of succ.fork.children) {
+          c.child.taskMem = after;
+          if (c.next) c.next.taskMem = after;
+        }
+      }
+    }
     s.successors = succ;
     return succ;
   }
@@ -518,6 +603,14 @@ export class Run implements ForkJoinHost {
   // ---------------------------------------------------------------- commit (logical order)
 
   private commit(s: Stage): void {
+    this.commitStage(s);
+    if (this.mem !== undefined) {
+      this.waveDone++;
+      this.mem.recheck();
+    }
+  }
+
+  private commitStage(s: Stage): void {
     const { task, node } = s;
     const o = s.outcome!;
     if (!s.approved) {
@@ -556,6 +649,7 @@ export class Run implements ForkJoinHost {
       this.emit("node.completed", task.id, node.id, { role: node.role, kind: node.kind, output: plan.output, durationMs: o.durationMs }, o.endedAt);
       task.output = plan.taskOutput;
     }
+    if (this.mem !== undefined) this.commitMemory(s, plan.ok);
 
     switch (route.kind) {
       case "end":
@@ -569,6 +663,21 @@ export class Run implements ForkJoinHost {
       case "fork":
         this.commitFork(task, node, route.fork, route.routes.map((r) => r.edge), succ.fork!);
         return;
+    }
+  }
+
+  /** Applies a committed stage's memory writes (a failed stage's are discarded), in their order. */
+  private commitMemory(s: Stage, ok: boolean): void {
+    const mem = this.mem!;
+    const writes = ok ? s.outcome!.writes : undefined;
+    if (mem.plan.hasTask) s.task.taskMem = withTaskWrites(s.taskMem, writes);
+    if (writes === undefined) return;
+    for (const w of writes) {
+      // A commit whose events were emitted before (continuing a run) was persisted with them,
+      // writes included (one transaction): its writes rebuild the run's view, never the store.
+      const persist = this.skip === 0;
+      this.emit("memory.written", s.task.id, s.node.id, { store: w.store, scope: w.scope, key: w.key });
+      if (w.scope !== "task") mem.commitShared(w, s.wave, persist);
     }
   }
 
@@ -629,7 +738,10 @@ export class Run implements ForkJoinHost {
 
   /** @internal */
   enqueueMerge(task: TaskState, node: GraphNode, input: JsonValue, preFailed: ErrorInfo | undefined): void {
-    this.ready.push(this.makeStage(task, node, input, this.wave + 1, preFailed));
+    const s = this.makeStage(task, node, input, this.wave + 1, preFailed);
+    // A merge continues the parent's task memory as it was at the fork.
+    if (task.taskMem !== undefined) s.taskMem = task.taskMem;
+    this.ready.push(s);
   }
 
   /** @internal */
@@ -639,6 +751,78 @@ export class Run implements ForkJoinHost {
     for (const p of this.parked) if (inScope(p.stage.task) && this.graph.canReach(p.stage.node.id, mergeId)) return true;
     return false;
   }
+
+  // ---------------------------------------------------------------- MemoryHost
+
+  /** @internal */
+  get loopWave(): number {
+    return this.wave;
+  }
+
+  /** @internal */
+  forEachPending(below: number, fn: (s: Stage) => void): void {
+    const stack: Stage[] = [];
+    for (let i = this.waveDone; i < this.waveList.length; i++) stack.push(this.waveList[i]!);
+    for (const s of this.ready) stack.push(s);
+    for (let s = stack.pop(); s !== undefined; s = stack.pop()) {
+      if (s.wave >= below) continue;
+      fn(s);
+      const succ = s.successors as Successors | undefined;
+      if (succ === undefined) continue;
+      if (succ.next) stack.push(succ.next);
+      if (succ.fork) for (const c of succ.fork.children) if (c.next) stack.push(c.next);
+    }
+  }
+
+  /** @internal */
+  releaseSlot(s: Stage): void {
+    const a = s.access;
+    if (this.limit === Number.POSITIVE_INFINITY || a === undefined) return;
+    const resume = a.resumeSlot;
+    if (resume !== undefined) {
+      // Queued for a slot again: it waits once more instead (its heap entry is skipped).
+      a.resumeSlot = undefined;
+      resume();
+      return;
+    }
+    if (a.slotless) return;
+    a.slotless = true;
+    this.running--;
+    this.pump();
+  }
+
+  /** @internal */
+  acquireSlot(s: Stage): Promise<void> | undefined {
+    const a = s.access;
+    if (a === undefined || !a.slotless) return undefined;
+    if (this.running < this.limit) {
+      a.slotless = false;
+      this.running++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      a.resumeSlot = resolve;
+      this.heap.push(s);
+    });
+  }
+
+  /** @internal */
+  restoreSlot(s: Stage): void {
+    const a = s.access;
+    if (a === undefined || !a.slotless) return;
+    a.slotless = false;
+    this.running++;
+    const resume = a.resumeSlot;
+    if (resume !== undefined) {
+      a.resumeSlot = undefined;
+      resume();
+    }
+  }
+}
+
+function storeFailed(err: unknown): never {
+  if (err instanceof JournalError) throw err;
+  throw new JournalError(`the run store could not record a commit: ${errorMessage(err)}`, "STORE_WRITE_FAILED");
 }
 
 function withoutStack(e: ErrorInfo): ErrorInfo {

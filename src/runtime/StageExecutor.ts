@@ -16,6 +16,7 @@ import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { isToolAllowed } from "../tools/allowList.js";
+import { NO_MEMORY, StageMemory, type KvEntry, type MemoryAccess, type RunMemory } from "./memory.js";
 import { info, InterruptSignal, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
@@ -30,6 +31,10 @@ export interface RunServices {
   callTool(node: GraphNode, toolId: string, args: unknown, scope: StageScope): Promise<JsonValue>;
   /** Assembles the node's context, or returns null for `none`. Throws with an ErrorInfo-like error. */
   assembleContext(node: GraphNode, input: JsonValue): JsonValue;
+  /** The kv stores a context profile names (undefined: none; its context is then static). */
+  contextStores?(profile: string): readonly string[] | undefined;
+  /** Assembles a profile that names kv stores, with their entries as the stage sees them. */
+  assembleWithMemory?(profile: string, entries: ReadonlyMap<string, readonly KvEntry[]>): JsonValue;
   /** New root task id. */
   newTaskId(): string;
   /** At most this many stages execute at once (Infinity: all). */
@@ -90,11 +95,16 @@ export function toErrorInfo(err: unknown, fallback: string): ErrorInfo {
   return Object.freeze({ code: fallback, message, ...(original === undefined ? {} : { originalCode: original }), ...(stack === undefined ? {} : { stack }) });
 }
 
+/** A context assembled ahead of the stage (profiles naming kv stores), or why it failed. */
+type Preassembled = { readonly context: JsonValue } | { readonly error: unknown };
+
 /** Runs stages; one per run. */
 export class StageExecutor {
   constructor(
     private readonly services: RunServices,
     private readonly runSignal: AbortSignal,
+    /** The run's kv memory, when memory.yaml declares kv stores. */
+    private readonly memory?: RunMemory,
   ) {}
 
   get aborted(): boolean {
@@ -103,6 +113,28 @@ export class StageExecutor {
 
   /** Executes `stage`; synchronous when everything it calls is. Never throws or rejects. */
   execute(stage: Stage): StageOutcome | Promise<StageOutcome> {
+    const memory = this.memory;
+    if (memory !== undefined && stage.node.context !== "none" && stage.preFailed === undefined) {
+      const stores = this.services.contextStores?.(stage.node.context);
+      // A profile naming kv stores: their entries as of the stage's start (which may mean
+      // waiting for earlier commits) become part of the context before the stage runs.
+      if (stores !== undefined) return this.memoryContext(memory, stage, stores).then((pre) => this.run(stage, pre));
+    }
+    return this.run(stage, undefined);
+  }
+
+  private async memoryContext(memory: RunMemory, stage: Stage, stores: readonly string[]): Promise<Preassembled> {
+    try {
+      const access = (stage.access ??= new StageMemory(memory, stage));
+      const entries = new Map<string, readonly KvEntry[]>();
+      for (const id of stores) entries.set(id, await access.entries(memory.plan.store(id, "list"), ""));
+      return { context: this.services.assembleWithMemory!(stage.node.context, entries) };
+    } catch (err) {
+      return { error: err };
+    }
+  }
+
+  private run(stage: Stage, pre: Preassembled | undefined): StageOutcome | Promise<StageOutcome> {
     const startedMs = performance.now();
     const startedAt = isoNow();
     stage.startedAt = startedAt;
@@ -129,7 +161,8 @@ export class StageExecutor {
     let context: JsonValue = null;
     if (node.context !== "none") {
       try {
-        context = this.services.assembleContext(node, stage.input);
+        if (pre !== undefined && "error" in pre) throw pre.error;
+        context = pre !== undefined ? pre.context : this.services.assembleContext(node, stage.input);
         scope!.emit("context.assembled", {
           profile: node.context,
           items: Array.isArray((context as { items?: unknown } | null)?.items) ? (context as { items: unknown[] }).items.length : 0,
@@ -190,11 +223,22 @@ export class StageExecutor {
         settle(fail(isTimeout(reason) ? reason : info("ABORTED", "the run was cancelled while this node was running")));
       };
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        const onTimeout = (): void => {
+          // Time spent waiting for earlier commits (ctx.memory reads) does not count: under wave
+          // scheduling the stage would simply have started later.
+          const waited = stage.access !== undefined ? stage.access.waitedMs() : 0;
+          if (waited > 0) {
+            const left = timeoutMs - (performance.now() - startedMs - waited);
+            if (left >= 1) {
+              timer = setTimeout(onTimeout, left);
+              return;
+            }
+          }
           const e = info("NODE_TIMEOUT", `node "${node.id}" exceeded timeout_ms ${timeoutMs}`);
           sig.abort(e);
           if (s === NEVER) settle(fail(e));
-        }, timeoutMs);
+        };
+        timer = setTimeout(onTimeout, timeoutMs);
       }
       s = sig.get();
       if (s !== NEVER) {
@@ -219,7 +263,7 @@ export class StageExecutor {
     if (node.kind === "agent") return this.services.callAgent(node, input, context, scope!, stage.answers.length > 0 ? stage.answers[stage.answers.length - 1] : undefined);
     const handler = this.services.handlers.get(node.id);
     if (handler === undefined) return input;
-    return handler(input, new StageContext(stage, context, scope, sig, this.services));
+    return handler(input, new StageContext(stage, context, scope, sig, this.services, this.memory));
   }
 
   private finish(stage: Stage, value: unknown, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
@@ -237,7 +281,10 @@ export class StageExecutor {
         return outcome(false, stage.input, info("SCHEMA_OUT_FAILED", `output does not match schema_out "${node.schemaOut.name}": ${problems.join("; ")}`), startedAt, startedMs, scope);
       }
     }
-    return outcome(true, output, undefined, startedAt, startedMs, scope);
+    const done = outcome(true, output, undefined, startedAt, startedMs, scope);
+    // Memory writes go with a successful outcome only: a failed stage's are discarded.
+    if (stage.access !== undefined) done.writes = stage.access.takeWrites();
+    return done;
   }
 }
 
@@ -249,7 +296,7 @@ function isTimeout(reason: unknown): reason is ErrorInfo {
   return reason !== null && typeof reason === "object" && (reason as ErrorInfo).code === "NODE_TIMEOUT";
 }
 
-function outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined): StageOutcome {
+function outcome(ok: boolean, output: JsonValue, error: ErrorInfo | undefined, startedAt: string, startedMs: number, scope: StageScope | undefined): Outcome {
   return new Outcome(ok, output, error, startedAt, isoNow(), performance.now() - startedMs, scope, undefined);
 }
 
@@ -298,8 +345,9 @@ class StageSignal {
 
 /**
  * The `ctx` a handler receives. A class (one shape, no closures until a method is taken): it is
- * made for every stage. `signal`, `interrupt` and `callTool` are accessors on the prototype; the
- * methods they return are bound, so `const { callTool } = ctx` works.
+ * made for every stage. `signal`, `memory`, `interrupt` and `callTool` are accessors on the
+ * prototype; the methods they return are bound, so `const { callTool } = ctx` works (`memory`'s
+ * methods are those of an object: call them as `ctx.memory.get(...)`, or bind them).
  */
 class StageContext implements HandlerContext {
   readonly taskId: string;
@@ -310,10 +358,11 @@ class StageContext implements HandlerContext {
   readonly #scope: StageScope | undefined;
   readonly #sig: StageSignal;
   readonly #services: RunServices;
+  readonly #memory: RunMemory | undefined;
   #interrupts = 0;
   #boundInterrupt: ((payload?: unknown) => JsonValue) | undefined = undefined;
   #boundCallTool: ((toolId: string, args?: unknown) => Promise<JsonValue>) | undefined = undefined;
-  constructor(stage: Stage, context: JsonValue, scope: StageScope | undefined, sig: StageSignal, services: RunServices) {
+  constructor(stage: Stage, context: JsonValue, scope: StageScope | undefined, sig: StageSignal, services: RunServices, memory: RunMemory | undefined) {
     this.taskId = stage.task.id;
     this.nodeId = stage.node.id;
     this.context = context;
@@ -321,10 +370,19 @@ class StageContext implements HandlerContext {
     this.#scope = scope;
     this.#sig = sig;
     this.#services = services;
+    this.#memory = memory;
   }
 
   get signal(): AbortSignal {
     return this.#sig.get();
+  }
+
+  get memory(): MemoryAccess {
+    // Made on first use: stages that never touch memory allocate nothing for it.
+    const memory = this.#memory;
+    if (memory === undefined) return NO_MEMORY;
+    const stage = this.#stage;
+    return (stage.access ??= new StageMemory(memory, stage));
   }
 
   get resumeValue(): JsonValue | undefined {

@@ -8,8 +8,9 @@
  *
  * @module
  */
-import type { JsonValue } from "../json.js";
+import { sealJson, type JsonValue } from "../json.js";
 import type { EngineEvent, ErrorInfo, EventType } from "../telemetry/events.js";
+import type { KvBase, KvWrite } from "./memory.js";
 import type { StageOutcome } from "./task.js";
 import { StageScope } from "./task.js";
 import type { ToolCallRecord } from "./types.js";
@@ -26,6 +27,8 @@ export interface RecordedOutcome {
   readonly events: readonly (readonly [EventType, JsonValue, string])[];
   readonly toolCalls: readonly ToolCallRecord[];
   readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue };
+  /** Its memory writes (every scope), applied at its commit. */
+  readonly writes?: readonly KvWrite[];
 }
 
 /** An answer to an interrupt, in the order answers were given. */
@@ -42,6 +45,11 @@ export interface JournalRecord {
   readonly events: readonly EngineEvent[];
   /** An answer applied here (`run.resumed`). */
   readonly answer?: Answer;
+  /**
+   * `project`/`global` memory writes committed here, in commit order, and the values those keys
+   * had before the run first wrote them: written in the same transaction as the rest.
+   */
+  readonly memory?: { readonly writes: readonly KvWrite[]; readonly bases: readonly KvBase[] };
 }
 
 /** Where a run's commit points go. `append` may be asynchronous (a database); the run waits. */
@@ -61,6 +69,8 @@ export interface RunCheckpoint {
   readonly emitted: readonly (readonly [string, string, string | undefined])[];
   /** Answers given so far, in order, including the new one. */
   readonly answers: readonly Answer[];
+  /** Values `project`/`global` memory keys had before the run wrote them. */
+  readonly memoryBases?: readonly KvBase[];
 }
 
 /** The journal key of a stage: task, node and how many answers it was run with. */
@@ -80,6 +90,7 @@ export function recordOutcome(o: StageOutcome): RecordedOutcome {
     events: o.scope ? (o.scope.events as unknown as RecordedOutcome["events"]) : [],
     toolCalls: o.scope ? o.scope.toolCalls : [],
     ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+    ...(o.writes ? { writes: o.writes } : {}),
   };
 }
 
@@ -100,5 +111,7 @@ export function replayOutcome(r: RecordedOutcome, taskId: string, nodeId: string
     durationMs: r.durationMs,
     scope,
     ...(r.interrupt ? { interrupt: r.interrupt } : {}),
+    // From a database the values are plain JSON: sealed once, as handlers get them frozen.
+    ...(r.writes && r.writes.length > 0 ? { writes: sealJson(r.writes) as unknown as readonly KvWrite[] } : {}),
   };
 }

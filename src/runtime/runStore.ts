@@ -9,6 +9,7 @@
 import type { JsonValue } from "../json.js";
 import type { ConfigFingerprint } from "./configHash.js";
 import type { Answer, JournalRecord, RecordedOutcome, RunCheckpoint } from "./journal.js";
+import type { MemoryBackend, KvBase, KvEntry, KvWrite } from "./memory.js";
 import type { InterruptInfo } from "./types.js";
 
 /** The status of a run in a store. */
@@ -29,6 +30,8 @@ export interface StoredRun {
   readonly result?: JsonValue;
   /** The configuration the run started with (checked on resume); absent for runs recorded without one. */
   readonly config?: ConfigFingerprint;
+  /** Project whose `project`-scope memory the run reads and writes (memory.yaml `project_id`). */
+  readonly projectId?: string | undefined;
 }
 
 /** A run with its journal, as loaded to continue it. */
@@ -40,9 +43,13 @@ export interface LoadedRun {
 /**
  * A run store. Methods may be synchronous (memory, SQLite) or asynchronous (PostgreSQL).
  * `durable` stores journal every commit point (`append`), atomically, before its events reach
- * plugins.
+ * plugins; a record's `memory` writes go in the same transaction.
+ *
+ * The memory methods ({@link MemoryBackend}) keep `project` and `global` kv stores; a store
+ * without them can run workflows whose kv stores are all `task`-scoped. Stores that are not
+ * `durable` apply writes with `memoryApply` at each commit.
  */
-export interface RunStore {
+export interface RunStore extends Partial<MemoryBackend> {
   /** True when runs survive the process (journaling on). */
   readonly durable: boolean;
   createRun(run: StoredRun): void | Promise<void>;
@@ -66,18 +73,25 @@ export function checkpointOf(loaded: LoadedRun, answers: readonly Answer[]): Run
   const outcomes = new Map<string, RecordedOutcome>();
   const emitted: [string, string, string | undefined][] = [];
   const given: Answer[] = [];
+  const bases: KvBase[] = [];
   for (const r of loaded.records) {
     for (const o of r.outcomes) outcomes.set(o.key, o.outcome);
     for (const e of r.events) emitted.push([e.type, e.taskId, e.nodeId]);
     if (r.answer) given.push(r.answer);
+    if (r.memory) bases.push(...r.memory.bases);
   }
-  return { runId: loaded.run.runId, rootTaskId: loaded.run.rootTaskId, input: loaded.run.input, startNode: loaded.run.startNode, outcomes, emitted, answers: [...given, ...answers] };
+  return { runId: loaded.run.runId, rootTaskId: loaded.run.rootTaskId, input: loaded.run.input, startNode: loaded.run.startNode, outcomes, emitted, answers: [...given, ...answers], memoryBases: bases };
 }
 
-/** The in-process store: run rows only (a suspended run keeps its checkpoint in memory). */
+/**
+ * The in-process store: run rows (a suspended run keeps its checkpoint in memory) and the
+ * `project`/`global` kv memory of this engine instance (gone with the process).
+ */
 export class MemoryRunStore implements RunStore {
   readonly durable = false;
   private readonly runs = new Map<string, StoredRun>();
+  /** kv memory by `scope\0project\0store`, then key. Values are sealed JSON. */
+  private readonly memory = new Map<string, Map<string, JsonValue>>();
   private readonly finished: string[] = [];
   private readonly leases = new Map<string, string>();
 
@@ -115,5 +129,24 @@ export class MemoryRunStore implements RunStore {
   release(runId: string, owner: string): void {
     if (this.leases.get(runId) === owner) this.leases.delete(runId);
   }
+  memoryGet(scope: "project" | "global", projectId: string, store: string, key: string): JsonValue | undefined {
+    return this.memory.get(memoryKey(scope, projectId, store))?.get(key);
+  }
+  memoryList(scope: "project" | "global", projectId: string, store: string): readonly KvEntry[] {
+    return [...(this.memory.get(memoryKey(scope, projectId, store)) ?? [])].map(([key, value]) => ({ key, value }));
+  }
+  memoryApply(projectId: string, writes: readonly KvWrite[]): void {
+    for (const w of writes) {
+      if (w.scope === "task") continue;
+      const k = memoryKey(w.scope, projectId, w.store);
+      let m = this.memory.get(k);
+      if (m === undefined) this.memory.set(k, (m = new Map()));
+      m.set(w.key, w.value);
+    }
+  }
   close(): void {}
+}
+
+function memoryKey(scope: "project" | "global", projectId: string, store: string): string {
+  return `${scope}\u0000${scope === "global" ? "" : projectId}\u0000${store}`;
 }

@@ -9,6 +9,7 @@ import type { GraphNode } from "../dag/types.js";
 import { freezeShell, type JsonValue } from "../json.js";
 import type { ErrorInfo, EventPayloads, EventType, Status } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
+import type { KvWrite, StageMemory, TaskMemory } from "./memory.js";
 import type { Plan } from "./transition.js";
 import type { HistoryEntry, TaskResult, ToolCallRecord } from "./types.js";
 
@@ -37,6 +38,8 @@ export class TaskState {
   forkChildren = 0;
   /** Clones of this task made by a second merge of one of its forks (ids `<id>.m<n>`). */
   mergeClones = 0;
+  /** Task-scope memory after its last committed stage (workflows with task-scope kv stores). */
+  taskMem: TaskMemory | undefined = undefined;
   constructor(
     readonly id: string,
     readonly input: JsonValue,
@@ -107,6 +110,8 @@ export interface StageOutcome {
   readonly scope: StageScope | undefined;
   /** The stage suspended the run instead of finishing (`interrupt: before`, `ctx.interrupt()`). */
   readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue } | undefined;
+  /** Its `ctx.memory.put` writes (successful stages only), applied at its commit. */
+  readonly writes?: readonly KvWrite[] | undefined;
 }
 
 /** A {@link StageOutcome} with one fixed shape (every stage builds one; no spreads). */
@@ -121,6 +126,8 @@ export class Outcome implements StageOutcome {
     readonly scope: StageScope | undefined,
     readonly interrupt: { readonly kind: "before" | "handler"; readonly payload: JsonValue } | undefined,
   ) {}
+  /** Set by the executor for a successful stage that wrote memory. */
+  writes: readonly KvWrite[] | undefined = undefined;
 }
 
 /** Thrown by `ctx.interrupt()` to suspend the stage; never seen by users unless they catch it. */
@@ -147,6 +154,10 @@ export class Stage {
   plan: Plan | undefined = undefined;
   /** The stages and tasks its commit creates (Run's bookkeeping), computed once. */
   successors: unknown = undefined;
+  /** Task-scope memory as of the stage's start (workflows with task-scope kv stores). */
+  taskMem: TaskMemory | undefined = undefined;
+  /** Its `ctx.memory`, once used (also holds whether it gave its execution slot back while waiting). */
+  access: StageMemory | undefined = undefined;
   constructor(
     readonly task: TaskState,
     readonly node: GraphNode,

@@ -5,6 +5,7 @@
  */
 import type { RunUsage } from "../agents/AgentRunner.js";
 import type { JsonValue } from "../json.js";
+import type { MemoryAccess } from "./memory.js";
 import type { ErrorInfo, NodeKind, NodeRole, Status } from "../telemetry/events.js";
 
 /**
@@ -25,6 +26,13 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** The assembled context (from the node's `context` profile), or `null` for `none`. */
   readonly context: JsonValue;
+  /**
+   * The kv stores of memory.yaml (CONTRACT §10): `await ctx.memory.get(store, key)`,
+   * `ctx.memory.put(store, key, value)`, `await ctx.memory.list(store, prefix?)`. Reads see the
+   * memory as it was when this stage started (plus its own puts); puts are applied when the
+   * stage is committed, and only if it succeeds. See {@link MemoryAccess}.
+   */
+  readonly memory: MemoryAccess;
   /**
    * Calls a tool on the node's allow-list (`tools:` in workflow.yaml). Emits `tool.invoked` and
    * `tool.completed`/`tool.failed`; rejects with a `TOOL_NOT_ALLOWED` error for unlisted tools.

@@ -3,7 +3,9 @@
  * (commit point) is one {@link RunStore.commit}, so one transaction.
  *
  * Mapping: the record's stage outcomes become state keys `o:<stageKey>`, an answer a state key
- * `a:<position>`; its events are journaled in commit order at positions of their own (the
+ * `a:<position>`, the pre-run value of a memory key the run wrote a state key
+ * `m:<["store","key"]>`; its `project`/`global` memory writes are the commit's `memoryWrites`
+ * (same transaction); its events are journaled in commit order at positions of their own (the
  * engine's event `seq` counts per engine, not per run, and starts again in a new process), each
  * stored as `{ seq: <position>, event }`. Status changes are commits without events; a run's end
  * is {@link RunStore.finish}.
@@ -13,6 +15,7 @@
 import { hostname } from "node:os";
 import type { JsonValue } from "../json.js";
 import type { Answer, JournalRecord, RecordedOutcome } from "../runtime/journal.js";
+import type { KvBase, KvEntry, KvWrite } from "../runtime/memory.js";
 import type { LoadedRun as EngineLoadedRun, RunStore as EngineStore, StoredRun as EngineRun, StoredRunStatus } from "../runtime/runStore.js";
 import type { InterruptInfo } from "../runtime/types.js";
 import type { EngineEvent } from "../telemetry/events.js";
@@ -53,7 +56,7 @@ export class EngineRunStore implements EngineStore {
 
   async createRun(run: EngineRun): Promise<void> {
     const meta: Meta = { rootTaskId: run.rootTaskId, startNode: run.startNode, ...(run.config ? { configFiles: run.config.files } : {}) };
-    await this.store.createRun({ runId: run.runId, configHash: run.config?.hash ?? "", input: run.input, startedAt: run.startedAt, meta: meta as unknown as JsonValue });
+    await this.store.createRun({ runId: run.runId, configHash: run.config?.hash ?? "", input: run.input, startedAt: run.startedAt, meta: meta as unknown as JsonValue, ...(run.projectId !== undefined ? { projectId: run.projectId } : {}) });
     this.last.set(run.runId, 0);
     if (run.status !== "running" || run.pending.length > 0) await this.update(run.runId, { status: run.status, pending: run.pending, updatedAt: run.updatedAt });
   }
@@ -65,7 +68,12 @@ export class EngineRunStore implements EngineStore {
     const set: Record<string, JsonValue> = {};
     for (const o of record.outcomes) set[`o:${o.key}`] = o.outcome as unknown as JsonValue;
     if (record.answer) set[`a:${String(from).padStart(15, "0")}`] = record.answer as unknown as JsonValue;
-    await this.store.commit(runId, { fromSeq: from, toSeq: pos, events, state: { set } });
+    const memory = record.memory;
+    if (memory !== undefined) {
+      for (const b of memory.bases) set[`m:${JSON.stringify([b.store, b.key])}`] = (b.value === undefined ? { scope: b.scope } : { scope: b.scope, value: b.value }) as JsonValue;
+    }
+    const memoryWrites = memory?.writes.filter((w): w is KvWrite & { scope: "project" | "global" } => w.scope !== "task").map((w) => ({ store: w.store, scope: w.scope, key: w.key, value: w.value }));
+    await this.store.commit(runId, { fromSeq: from, toSeq: pos, events, state: { set }, ...(memoryWrites !== undefined && memoryWrites.length > 0 ? { memoryWrites } : {}) });
     this.last.set(runId, pos);
   }
 
@@ -98,6 +106,7 @@ export class EngineRunStore implements EngineStore {
       pending: r.interrupts as unknown as InterruptInfo[],
       ...(r.result !== null ? { result: r.result } : {}),
       ...(r.configHash !== "" ? { config: { hash: r.configHash, files: meta.configFiles ?? {} } } : {}),
+      projectId: r.projectId,
     };
   }
 
@@ -109,13 +118,19 @@ export class EngineRunStore implements EngineStore {
     for await (const e of this.store.events(runId)) events.push(e["event"] as EngineEvent);
     const outcomes: { key: string; outcome: RecordedOutcome }[] = [];
     const answers: [string, Answer][] = [];
+    const bases: KvBase[] = [];
     for (const [k, v] of Object.entries(loaded.state)) {
       if (k.startsWith("o:")) outcomes.push({ key: k.slice(2), outcome: v as unknown as RecordedOutcome });
       else if (k.startsWith("a:")) answers.push([k, v as unknown as Answer]);
+      else if (k.startsWith("m:")) {
+        const [store, key] = JSON.parse(k.slice(2)) as [string, string];
+        const b = v as { scope: "project" | "global"; value?: JsonValue };
+        bases.push(b.value === undefined ? { store, scope: b.scope, key } : { store, scope: b.scope, key, value: b.value });
+      }
     }
     answers.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     this.last.set(runId, loaded.run.lastSeq);
-    const records: JournalRecord[] = [{ outcomes, events }, ...answers.map(([, answer]) => ({ outcomes: [], events: [], answer }))];
+    const records: JournalRecord[] = [{ outcomes, events, ...(bases.length > 0 ? { memory: { writes: [], bases } } : {}) }, ...answers.map(([, answer]) => ({ outcomes: [], events: [], answer }))];
     return { run: this.row(loaded.run), records };
   }
 
@@ -144,6 +159,17 @@ export class EngineRunStore implements EngineStore {
   async release(runId: string, owner: string): Promise<void> {
     await this.store.releaseLease(runId, owner);
   }
+
+  /** A `project`/`global` kv value (memory of every run in this store). */
+  async memoryGet(scope: "project" | "global", projectId: string, store: string, key: string): Promise<JsonValue | undefined> {
+    return (await this.store.memoryGet(scope, store, key, projectId))?.value;
+  }
+
+  /** Every entry of a `project`/`global` kv store. */
+  async memoryList(scope: "project" | "global", projectId: string, store: string): Promise<readonly KvEntry[]> {
+    return (await this.store.memoryList(scope, store, projectId)).map((e) => ({ key: e.key, value: e.value }));
+  }
+
 
   /** A run's events in commit order, as the engine emitted them (the JSONL export), `seq` renumbered 1, 2, ... */
   async *journal(runId: string): AsyncIterable<EngineEvent> {

@@ -107,6 +107,11 @@ export interface EventPayloads {
   "run.interrupted": { readonly interruptId: string; readonly nodeId: string; readonly kind: "before" | "after" | "handler"; readonly payload: JsonValue };
   /** A suspended run continues with an answer. */
   "run.resumed": { readonly interruptId?: string; readonly answer?: JsonValue };
+  /**
+   * A stage's `ctx.memory.put` was applied (at the stage's commit, in commit order). The value is
+   * not in the event: read it with `ctx.memory.get`, or from the run store.
+   */
+  "memory.written": { readonly store: string; readonly scope: "task" | "project" | "global"; readonly key: string };
 }
 
 /** Every event type. */
@@ -137,6 +142,7 @@ export const EVENT_TYPES: readonly EventType[] = Object.freeze([
   "error",
   "run.interrupted",
   "run.resumed",
+  "memory.written",
 ] as const);
 
 /** Fields every event has. */

@@ -50,6 +50,8 @@ export function describeEvent(event: EngineEvent): string {
       return event.payload.interruptId;
     case "run.resumed":
       return event.payload.interruptId ?? "";
+    case "memory.written":
+      return `${event.payload.scope satisfies "task" | "project" | "global"} ${event.payload.store}/${event.payload.key}`;
     default:
       return assertNever(event);
   }

@@ -118,5 +118,7 @@ function summarize(e: Readonly<EngineEvent>): string {
       return `interrupt=${e.payload.interruptId} ${e.payload.kind}`;
     case "run.resumed":
       return e.payload.interruptId ? `interrupt=${e.payload.interruptId}` : "";
+    case "memory.written":
+      return `store=${e.payload.store} scope=${e.payload.scope} key=${JSON.stringify(e.payload.key)}`;
   }
 }

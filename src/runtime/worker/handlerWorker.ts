@@ -18,6 +18,7 @@ import { EngineError, StageError, errorMessage, errorStack, type ErrorCode } fro
 import { isInstance, readCode } from "../../guard.js";
 import { NotJsonError, sealJson, type JsonValue } from "../../json.js";
 import { importFailureHint } from "../../modules.js";
+import { NO_MEMORY } from "../memory.js";
 import type { HandlerContext } from "../types.js";
 import { MAX_EXPORTS, parseWireError, type FromHandlerWorker, type HandlerWorkerData, type ToHandlerWorker, type WireError } from "./protocol.js";
 
@@ -125,6 +126,7 @@ function run(call: Extract<ToHandlerWorker, { t: "call" }>): void {
     nodeId: call.nodeId,
     signal: new AbortController().signal,
     context: deepFreeze(call.context) as JsonValue,
+    memory: NO_MEMORY,
     ...(answers.length > 0 ? { resumeValue: answers[answers.length - 1]! } : {}),
     interrupt(payload?: unknown): JsonValue {
       const i = interrupts++;

@@ -1,0 +1,672 @@
+/**
+ * Writable memory (CONTRACT §10): `kv` stores of memory.yaml with `task`, `project` or `global`
+ * scope, used by handlers through `ctx.memory`, and by context profiles that name them.
+ *
+ * **The rule.** A stage reads memory as it was when the stage logically started: it sees every
+ * write committed by a stage of an earlier logical wave (every `memory.written` event emitted
+ * before its `node.started`), none committed later, plus its own earlier puts. Its writes are
+ * applied when it is committed (successfully: a failed stage's writes are discarded), in the
+ * commit order, which is the same under eager and wave scheduling. So memory keeps the
+ * determinism guarantee.
+ *
+ * **Task scope** travels with the task: each stage gets the memory its task had after the
+ * previous stage (computed from that stage's outcome as soon as it is known, so no stage waits
+ * for it); clones and subtasks start from a copy of their parent's; a merge continues with the
+ * parent's memory as it was at the fork (children's task memory ends with them).
+ *
+ * **Project and global scope** live in the run store. A read resolves against the run's own
+ * committed writes of earlier waves, then the value the store had before this run first touched
+ * the key (kept for the whole run, and journaled for keys the run writes, so a resumed run reads
+ * the same). Under eager scheduling a stage may start before earlier waves are committed; its
+ * read then waits until no stage that is logically earlier can still write that store. That is
+ * decided from the graph: the nodes that may write the store (`writers:`, else every node with a
+ * handler), the shortest distance from each node to such a writer (a stage at distance d in wave
+ * w cannot cause a write before wave w + d), and merges (which may fire at the next wave). A
+ * store nothing in the workflow writes, and task scope, never wait.
+ *
+ * @module
+ */
+import type { MemoryManifest, MemoryScope } from "../config/types.js";
+import type { WorkflowGraph } from "../dag/types.js";
+import { StageError, errorMessage } from "../errors.js";
+import { NotJsonError, sealJson, type JsonValue } from "../json.js";
+import type { Stage } from "./task.js";
+
+export type { MemoryScope } from "../config/types.js";
+
+/** Longest key, in characters of its JSON form (the run stores' limit). */
+export const MAX_MEMORY_KEY_LENGTH = 1024;
+
+/** One write of a stage, as committed and journaled. */
+export interface KvWrite {
+  readonly store: string;
+  readonly scope: MemoryScope;
+  readonly key: string;
+  readonly value: JsonValue;
+}
+
+/**
+ * The value a `project`/`global` key had in the run store before this run first wrote it
+ * (`value` absent: the key did not exist). Journaled, so a resumed run reads what the first
+ * process read.
+ */
+export interface KvBase {
+  readonly store: string;
+  readonly scope: "project" | "global";
+  readonly key: string;
+  readonly value?: JsonValue;
+}
+
+/** One entry of a kv store, as `ctx.memory.list()` returns it. */
+export interface KvEntry {
+  readonly key: string;
+  readonly value: JsonValue;
+}
+
+/**
+ * `ctx.memory`: the handler's view of the kv stores declared in memory.yaml.
+ *
+ * Reads see the memory as it was when the stage started (plus the stage's own puts); puts are
+ * applied when the stage is committed, and only if it succeeds. Values are JSON, copied and
+ * frozen.
+ *
+ * @example
+ * ```ts
+ * const remember: NodeHandler = async (input, ctx) => {
+ *   const seen = ((await ctx.memory.get("facts", "seen")) as number | undefined) ?? 0;
+ *   ctx.memory.put("facts", "seen", seen + 1);
+ *   return { seen };
+ * };
+ * ```
+ */
+export interface MemoryAccess {
+  /**
+   * The value of `key` in kv store `store`, or `undefined` when it has none. Rejects with
+   * `MEMORY_UNKNOWN_STORE`, `MEMORY_NOT_KV`, `MEMORY_KEY_INVALID` or `MEMORY_READ_FAILED`.
+   */
+  get(store: string, key: string): Promise<JsonValue | undefined>;
+  /**
+   * Writes `value` (JSON) under `key`, applied when the stage is committed. Throws at once with
+   * `MEMORY_UNKNOWN_STORE`, `MEMORY_READ_ONLY` (a `static` or `file` store), `MEMORY_NOT_ALLOWED`
+   * (the node is not among the store's `writers`, or the stage has ended), `MEMORY_KEY_INVALID`
+   * (not a string, empty, or longer than 1024 characters as JSON) or `MEMORY_VALUE_INVALID`.
+   * Several puts of one key in one stage are one write (the last value).
+   */
+  put(store: string, key: string, value: unknown): void;
+  /** The store's entries, ordered by key (UTF-16 code units), optionally only keys starting with `prefix`. */
+  list(store: string, prefix?: string): Promise<readonly KvEntry[]>;
+}
+
+/**
+ * Where `project` and `global` kv stores live: the run store. Methods may be synchronous (the
+ * in-process store) or asynchronous (SQLite, PostgreSQL). `global` entries ignore `projectId`.
+ */
+export interface MemoryBackend {
+  /** The value of a key (`undefined`: none). */
+  memoryGet(scope: "project" | "global", projectId: string, store: string, key: string): JsonValue | undefined | Promise<JsonValue | undefined>;
+  /** Every entry of a store (any order). */
+  memoryList(scope: "project" | "global", projectId: string, store: string): readonly KvEntry[] | Promise<readonly KvEntry[]>;
+  /**
+   * Applies writes at once, in order (stores that do not journal runs). Durable stores receive
+   * the writes in the journal record of the commit instead ({@link JournalRecord.memory}).
+   */
+  memoryApply?(projectId: string, writes: readonly KvWrite[]): void | Promise<void>;
+}
+
+/** Task-scope memory: an immutable map from `store\0key` to a value. */
+export type TaskMemory = ReadonlyMap<string, JsonValue>;
+
+/** A kv store as the runtime sees it. */
+export interface KvStore {
+  readonly id: string;
+  readonly scope: MemoryScope;
+  /** Nodes that may write it and have a handler (so can actually write). */
+  readonly writers: ReadonlySet<string>;
+  /** `writers:` as declared, or undefined (every node may write). */
+  readonly declared: ReadonlySet<string> | undefined;
+}
+
+/** Shortest distances to a store's writers: per node, and the least over merge nodes. */
+interface Distances {
+  readonly byNode: ReadonlyMap<string, number>;
+  readonly merge: number;
+}
+
+function tk(store: string, key: string): string {
+  return `${store}\u0000${key}`;
+}
+
+function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
+  return v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function";
+}
+
+const ABSENT: unique symbol = Symbol("absent");
+type Slot = JsonValue | typeof ABSENT;
+
+/**
+ * What a workflow's memory.yaml declares, and what the scheduler knows about who may write
+ * what. One per engine; immutable.
+ */
+export class MemoryPlan {
+  readonly kv = new Map<string, KvStore>();
+  /** `static` and `file` stores, by id, with their kind. */
+  readonly readOnly = new Map<string, string>();
+  readonly hasTask: boolean;
+  readonly hasShared: boolean;
+  private readonly distances = new Map<string, Distances>();
+
+  private constructor(
+    manifest: MemoryManifest,
+    private readonly graph: WorkflowGraph,
+    handlerNodes: ReadonlySet<string>,
+    /** Project of `project`-scope stores. */
+    readonly projectId: string,
+  ) {
+    for (const s of manifest.stores ?? []) {
+      if (s.kind !== "kv") {
+        this.readOnly.set(s.id, s.kind);
+        continue;
+      }
+      const declared = s.writers === undefined ? undefined : new Set(s.writers);
+      const writers = new Set([...handlerNodes].filter((n) => declared === undefined || declared.has(n)));
+      this.kv.set(s.id, { id: s.id, scope: s.scope ?? "task", writers, declared });
+    }
+    const scopes = [...this.kv.values()].map((s) => s.scope);
+    this.hasTask = scopes.includes("task");
+    this.hasShared = scopes.some((s) => s !== "task");
+  }
+
+  /** The plan of a workflow, or undefined when memory.yaml declares no kv store. */
+  static create(manifest: MemoryManifest | undefined, graph: WorkflowGraph, handlerNodes: ReadonlySet<string>, projectId: string): MemoryPlan | undefined {
+    if (manifest?.stores?.some((s) => s.kind === "kv") !== true) return undefined;
+    return new MemoryPlan(manifest, graph, handlerNodes, projectId);
+  }
+
+  /** The kv store `id`, or a coded error saying why there is none. */
+  store(id: unknown, op: "get" | "put" | "list"): KvStore {
+    if (typeof id !== "string") throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: the store must be a string (a kv store id from memory.yaml), got ${typeof id}`);
+    const s = this.kv.get(id);
+    if (s !== undefined) return s;
+    const kind = this.readOnly.get(id);
+    if (kind !== undefined) {
+      if (op === "put") throw new StageError("MEMORY_READ_ONLY", `ctx.memory.put: store "${id}" is a ${kind} store, which is read-only; declare a writable store with kind: kv in memory.yaml`);
+      throw new StageError("MEMORY_NOT_KV", `ctx.memory.${op}: store "${id}" is a ${kind} store, not a kv store; its items reach a node through a context profile (ctx.context)`);
+    }
+    const known = [...this.kv.keys()];
+    throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: no kv store "${id}" in memory.yaml${known.length > 0 ? ` (kv stores: ${known.join(", ")})` : ""}`);
+  }
+
+  /**
+   * Shortest number of edges from each node to a node that may write `store` (0: the node
+   * itself may), and the least such distance from a merge node. Computed once per store.
+   */
+  distancesOf(store: KvStore): Distances {
+    let d = this.distances.get(store.id);
+    if (d !== undefined) return d;
+    const byNode = new Map<string, number>();
+    let frontier = [...store.writers];
+    for (const w of frontier) byNode.set(w, 0);
+    for (let dist = 1; frontier.length > 0; dist++) {
+      const next: string[] = [];
+      for (const id of frontier) {
+        for (const e of this.graph.nodes.get(id)?.inEdges ?? []) {
+          if (byNode.has(e.from)) continue;
+          byNode.set(e.from, dist);
+          next.push(e.from);
+        }
+      }
+      frontier = next;
+    }
+    let merge = Number.POSITIVE_INFINITY;
+    for (const n of this.graph.nodeList) if (n.role === "merge") merge = Math.min(merge, byNode.get(n.id) ?? Number.POSITIVE_INFINITY);
+    d = { byNode, merge };
+    this.distances.set(store.id, d);
+    return d;
+  }
+}
+
+/** What run-level memory needs from the run loop. */
+export interface MemoryHost {
+  /** The logical wave the loop is committing (every stage of an earlier wave is committed). */
+  readonly loopWave: number;
+  /**
+   * Calls `fn` for every stage not committed yet whose wave is below `below`: the rest of the
+   * current wave, the next one, and the stages already planned ahead of them.
+   */
+  forEachPending(below: number, fn: (s: Stage) => void): void;
+  /** A waiting stage gives its execution slot back (maxConcurrency); idempotent. */
+  releaseSlot(s: Stage): void;
+  /** A stage that waited wants its slot again; resolves when it has one (undefined: it has one now). */
+  acquireSlot(s: Stage): Promise<void> | undefined;
+  /** The stage produced its outcome: if it had given its slot back, it holds one again (its settle frees it). */
+  restoreSlot(s: Stage): void;
+}
+
+interface Waiter {
+  readonly store: KvStore;
+  readonly wave: number;
+  readonly resolve: () => void;
+}
+
+interface Version {
+  readonly wave: number;
+  readonly value: JsonValue;
+}
+
+/** A commit's shared writes and the base values to journal with them. */
+export interface MemoryBatch {
+  readonly writes: readonly KvWrite[];
+  readonly bases: readonly KvBase[];
+}
+
+/**
+ * One run's memory: its committed `project`/`global` writes by wave, the store's values before
+ * the run touched them, reads waiting for earlier commits, and writes still to persist.
+ */
+export class RunMemory {
+  /** This run's committed writes, per store and key, in commit order. */
+  private readonly versions = new Map<string, Map<string, Version[]>>();
+  /** Values before this run first touched a key, per store and key. */
+  private readonly bases = new Map<string, Map<string, Slot>>();
+  private readonly fetching = new Map<string, Promise<void>>();
+  private readonly listed = new Map<string, Promise<void> | true>();
+  /** Keys whose base is journaled already. */
+  private readonly journaled = new Set<string>();
+  private pending: KvWrite[] = [];
+  private waiters: Waiter[] = [];
+
+  constructor(
+    readonly plan: MemoryPlan,
+    private readonly backend: MemoryBackend | undefined,
+    readonly host: MemoryHost,
+    private readonly projectId: string,
+    restored: readonly KvBase[] = [],
+  ) {
+    for (const b of restored) {
+      this.baseMap(b.store).set(b.key, "value" in b && b.value !== undefined ? b.value : ABSENT);
+      this.journaled.add(tk(b.store, b.key));
+    }
+  }
+
+  /** Every base known (to carry over to a run continued in this process). */
+  knownBases(): KvBase[] {
+    const out: KvBase[] = [];
+    for (const [store, m] of this.bases) {
+      const scope = this.plan.kv.get(store)?.scope;
+      if (scope === undefined || scope === "task") continue;
+      for (const [key, v] of m) out.push(v === ABSENT ? { store, scope, key } : { store, scope, key, value: v });
+    }
+    return out;
+  }
+
+  private baseMap(store: string): Map<string, Slot> {
+    let m = this.bases.get(store);
+    if (m === undefined) this.bases.set(store, (m = new Map()));
+    return m;
+  }
+
+  private backendOf(): MemoryBackend {
+    if (this.backend === undefined) throw new StageError("MEMORY_READ_FAILED", "the run store keeps no project or global memory");
+    return this.backend;
+  }
+
+  // ---------------------------------------------------------------- visibility
+
+  /**
+   * Undefined when `stage` may read `store` now; else a promise that resolves once no stage
+   * logically before it can still write the store.
+   */
+  visible(stage: Stage, store: KvStore): Promise<void> | undefined {
+    if (store.scope === "task" || store.writers.size === 0) return undefined;
+    const wave = stage.wave;
+    if (this.host.loopWave >= wave || this.earliest(store, wave) >= wave) return undefined;
+    return new Promise<void>((resolve) => this.waiters.push({ store, wave, resolve }));
+  }
+
+  /**
+   * The earliest wave at which a write to `store` this run does not know yet could be
+   * committed, looking at stages below wave `below`.
+   */
+  private earliest(store: KvStore, below: number): number {
+    const d = this.plan.distancesOf(store);
+    let e = d.merge === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : this.host.loopWave + 1 + d.merge;
+    this.host.forEachPending(below, (s) => {
+      if (s.wave >= e) return;
+      const o = s.outcome;
+      if (o !== undefined && s.successors !== undefined) {
+        // Its own writes are known; what it causes is planned (its successors are visited too).
+        if (o.writes !== undefined && o.writes.some((w) => w.store === store.id)) e = s.wave;
+        return;
+      }
+      const n = d.byNode.get(s.node.id);
+      if (n !== undefined && s.wave + n < e) e = s.wave + n;
+    });
+    return e;
+  }
+
+  /** Lets waiting reads go once nothing logically before them can still write (after a settle, a commit, a new wave). */
+  recheck(): void {
+    if (this.waiters.length === 0) return;
+    const below = new Map<KvStore, number>();
+    for (const w of this.waiters) below.set(w.store, Math.max(below.get(w.store) ?? 0, w.wave));
+    const earliest = new Map<KvStore, number>();
+    const loop = this.host.loopWave;
+    for (const [store, b] of below) earliest.set(store, loop >= b ? Number.POSITIVE_INFINITY : this.earliest(store, b));
+    const still: Waiter[] = [];
+    const go: Waiter[] = [];
+    for (const w of this.waiters) (loop >= w.wave || earliest.get(w.store)! >= w.wave ? go : still).push(w);
+    this.waiters = still;
+    for (const w of go) w.resolve();
+  }
+
+  /** Releases every waiting read (the run is over). */
+  dispose(): void {
+    const all = this.waiters;
+    this.waiters = [];
+    for (const w of all) w.resolve();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The value of a shared key as of wave `wave` (this run's writes of earlier waves, else the base). */
+  sharedGet(store: KvStore, key: string, wave: number): JsonValue | undefined | Promise<JsonValue | undefined> {
+    const vs = this.versions.get(store.id)?.get(key);
+    if (vs !== undefined) {
+      for (let i = vs.length - 1; i >= 0; i--) if (vs[i]!.wave < wave) return vs[i]!.value;
+    }
+    const r = this.base(store, key);
+    return isThenable(r) ? r.then((v) => (v === ABSENT ? undefined : v)) : r === ABSENT ? undefined : r;
+  }
+
+  /** Entries of a shared store as of wave `wave`, by key. */
+  async sharedList(store: KvStore, wave: number): Promise<Map<string, JsonValue>> {
+    await this.listBase(store);
+    const out = new Map<string, JsonValue>();
+    for (const [k, v] of this.bases.get(store.id) ?? []) if (v !== ABSENT) out.set(k, v);
+    for (const [k, vs] of this.versions.get(store.id) ?? []) {
+      for (let i = vs.length - 1; i >= 0; i--) {
+        if (vs[i]!.wave < wave) {
+          out.set(k, vs[i]!.value);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The store's value of a key before this run touched it (fetched once, then kept). */
+  private base(store: KvStore, key: string): Slot | Promise<Slot> {
+    const m = this.baseMap(store.id);
+    const hit = m.get(key);
+    if (hit !== undefined) return hit;
+    const ck = tk(store.id, key);
+    const inflight = this.fetching.get(ck);
+    if (inflight !== undefined) return inflight.then(() => m.get(key) ?? ABSENT);
+    let r: JsonValue | undefined | Promise<JsonValue | undefined>;
+    try {
+      r = this.backendOf().memoryGet(store.scope as "project" | "global", this.projectId, store.id, key);
+    } catch (err) {
+      throw readFailed(store, key, err);
+    }
+    if (!isThenable(r)) {
+      const v = r === undefined ? ABSENT : sealJson(r);
+      m.set(key, v);
+      return v;
+    }
+    const p = r.then(
+      (v) => {
+        this.fetching.delete(ck);
+        if (!m.has(key)) m.set(key, v === undefined ? ABSENT : sealJson(v));
+      },
+      (err: unknown) => {
+        this.fetching.delete(ck);
+        throw readFailed(store, key, err);
+      },
+    );
+    this.fetching.set(ck, p);
+    return p.then(() => m.get(key) ?? ABSENT);
+  }
+
+  private listBase(store: KvStore): Promise<void> | undefined {
+    const done = this.listed.get(store.id);
+    if (done === true) return undefined;
+    if (done !== undefined) return done;
+    const fill = (entries: readonly KvEntry[]): void => {
+      const m = this.baseMap(store.id);
+      // Keys this run already holds a base for keep it (the store may hold this run's own writes).
+      for (const e of entries) if (!m.has(e.key) && !this.fetching.has(tk(store.id, e.key))) m.set(e.key, sealJson(e.value));
+      this.listed.set(store.id, true);
+    };
+    let r: readonly KvEntry[] | Promise<readonly KvEntry[]>;
+    try {
+      r = this.backendOf().memoryList(store.scope as "project" | "global", this.projectId, store.id);
+    } catch (err) {
+      return Promise.reject(readFailed(store, undefined, err));
+    }
+    if (!isThenable(r)) {
+      fill(r);
+      return undefined;
+    }
+    const p = r.then(fill, (err: unknown) => {
+      this.listed.delete(store.id);
+      throw readFailed(store, undefined, err);
+    });
+    this.listed.set(store.id, p);
+    return p;
+  }
+
+  // ---------------------------------------------------------------- commits
+
+  /** Applies a committed stage's shared write to the run's view; `persist` false for a replayed commit. */
+  commitShared(w: KvWrite, wave: number, persist: boolean): void {
+    let m = this.versions.get(w.store);
+    if (m === undefined) this.versions.set(w.store, (m = new Map()));
+    let vs = m.get(w.key);
+    if (vs === undefined) m.set(w.key, (vs = []));
+    vs.push({ wave, value: w.value });
+    if (persist) this.pending.push(w);
+  }
+
+  /** True when committed writes wait to be persisted. */
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /**
+   * The shared writes committed since the last call, with the bases of keys written for the
+   * first time (fetched first: the store's value is overwritten by the commit).
+   */
+  takeBatch(): MemoryBatch | Promise<MemoryBatch> | undefined {
+    if (this.pending.length === 0) return undefined;
+    const writes = this.pending;
+    this.pending = [];
+    const waits: Promise<unknown>[] = [];
+    for (const w of writes) {
+      const r = this.base(this.plan.kv.get(w.store)!, w.key);
+      if (isThenable(r)) waits.push(r);
+    }
+    const finish = (): MemoryBatch => {
+      const bases: KvBase[] = [];
+      for (const w of writes) {
+        const ck = tk(w.store, w.key);
+        if (this.journaled.has(ck)) continue;
+        this.journaled.add(ck);
+        const v = this.bases.get(w.store)?.get(w.key);
+        const scope = w.scope as "project" | "global";
+        bases.push(v === undefined || v === ABSENT ? { store: w.store, scope, key: w.key } : { store: w.store, scope, key: w.key, value: v });
+      }
+      return { writes, bases };
+    };
+    return waits.length === 0 ? finish() : Promise.all(waits).then(finish);
+  }
+
+  /** Applies the pending writes to a store that does not journal (bases captured first). */
+  flush(): void | Promise<void> {
+    const b = this.takeBatch();
+    if (b === undefined) return undefined;
+    const apply = (batch: MemoryBatch): void | Promise<void> => {
+      const backend = this.backendOf();
+      if (backend.memoryApply === undefined) throw new Error("the run store cannot apply memory writes (no memoryApply)");
+      return backend.memoryApply(this.projectId, batch.writes);
+    };
+    return isThenable(b) ? b.then(apply) : apply(b);
+  }
+}
+
+/** Adds a stage's task-scope writes to its task memory (the same map when there are none). */
+export function withTaskWrites(pre: TaskMemory | undefined, writes: readonly KvWrite[] | undefined): TaskMemory | undefined {
+  if (writes === undefined) return pre;
+  let m: Map<string, JsonValue> | undefined;
+  for (const w of writes) {
+    if (w.scope !== "task") continue;
+    m ??= new Map(pre);
+    m.set(tk(w.store, w.key), w.value);
+  }
+  return m ?? pre;
+}
+
+function readFailed(store: KvStore, key: string | undefined, err: unknown): StageError {
+  if (err instanceof StageError) return err;
+  return new StageError("MEMORY_READ_FAILED", `ctx.memory: reading ${store.scope} store "${store.id}"${key === undefined ? "" : ` key ${JSON.stringify(key)}`} failed: ${errorMessage(err)}`, { cause: err });
+}
+
+function checkKey(key: unknown, op: string): string {
+  if (typeof key !== "string") throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.${op}: the key must be a string, got ${key === null ? "null" : typeof key}`);
+  if (key.length === 0) throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.${op}: the key must not be empty`);
+  if (JSON.stringify(key).length > MAX_MEMORY_KEY_LENGTH) {
+    throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.${op}: key ${JSON.stringify(key.slice(0, 40))}... is too long (${key.length} characters; at most ${MAX_MEMORY_KEY_LENGTH} as JSON text)`);
+  }
+  return key;
+}
+
+/** `ctx.memory` when memory.yaml declares no kv store: every call says so. */
+export const NO_MEMORY: MemoryAccess = Object.freeze({
+  get: (store: string) => Promise.reject(noStore(store, "get")),
+  put: (store: string) => {
+    throw noStore(store, "put");
+  },
+  list: (store: string) => Promise.reject(noStore(store, "list")),
+});
+
+function noStore(store: unknown, op: string): StageError {
+  return new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: no kv store ${JSON.stringify(String(store))}: memory.yaml declares no kv store (add one: { id, kind: kv, scope: task | project | global })`);
+}
+
+/**
+ * One stage's `ctx.memory`: created on first use. Holds the stage's own puts (one write per key,
+ * the last value, in first-put order) and manages waiting for earlier commits.
+ */
+export class StageMemory implements MemoryAccess {
+  /** The run loop's bookkeeping: the stage gave its execution slot back while waiting. */
+  slotless = false;
+  /** The run loop's bookkeeping: set while the stage queues for a slot again. */
+  resumeSlot: (() => void) | undefined = undefined;
+  private readonly own = new Map<string, KvWrite>();
+  private ended = false;
+  private waiting = 0;
+  private waitStart = 0;
+  private waited = 0;
+
+  constructor(
+    private readonly run: RunMemory,
+    private readonly stage: Stage,
+  ) {}
+
+  /** Milliseconds this stage spent waiting for earlier commits (a node's timeout does not count them). */
+  waitedMs(): number {
+    return this.waited + (this.waiting > 0 ? performance.now() - this.waitStart : 0);
+  }
+
+  /** The stage's writes, and no more puts (the stage produced its outcome). */
+  takeWrites(): readonly KvWrite[] | undefined {
+    this.ended = true;
+    return this.own.size === 0 ? undefined : Object.freeze([...this.own.values()]);
+  }
+
+  /** The stage ended: no more puts; a slot given back while waiting is counted again (its settle frees it). */
+  end(): void {
+    this.ended = true;
+    this.run.host.restoreSlot(this.stage);
+  }
+
+  get(store: string, key: string): Promise<JsonValue | undefined> {
+    let s: KvStore;
+    let k: string;
+    try {
+      s = this.run.plan.store(store, "get");
+      k = checkKey(key, "get");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const mine = this.own.get(tk(s.id, k));
+    if (mine !== undefined) return Promise.resolve(mine.value);
+    if (s.scope === "task") return Promise.resolve(this.stage.taskMem?.get(tk(s.id, k)));
+    const w = this.run.visible(this.stage, s);
+    if (w === undefined) return this.read(s, k);
+    return this.wait(w).then(() => this.read(s, k));
+  }
+
+  private async read(s: KvStore, k: string): Promise<JsonValue | undefined> {
+    return this.run.sharedGet(s, k, this.stage.wave);
+  }
+
+  put(store: string, key: string, value: unknown): void {
+    const s = this.run.plan.store(store, "put");
+    const k = checkKey(key, "put");
+    if (s.declared !== undefined && !s.declared.has(this.stage.node.id)) {
+      throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: node "${this.stage.node.id}" may not write kv store "${s.id}"; add it to the store's writers: in memory.yaml (writers: ${[...s.declared].join(", ") || "none"})`);
+    }
+    if (this.ended) throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: the stage of node "${this.stage.node.id}" has ended; put before the handler returns`);
+    let sealed: JsonValue;
+    try {
+      sealed = sealJson(value);
+    } catch (err) {
+      throw new StageError("MEMORY_VALUE_INVALID", `ctx.memory.put("${s.id}", ${JSON.stringify(k.slice(0, 60))}): the value must be JSON data: ${err instanceof NotJsonError ? err.message : errorMessage(err)}`);
+    }
+    const ck = tk(s.id, k);
+    // Re-setting keeps the key's first position: one write per key, in first-put order.
+    this.own.set(ck, Object.freeze({ store: s.id, scope: s.scope, key: k, value: sealed }));
+  }
+
+  async list(store: string, prefix?: string): Promise<readonly KvEntry[]> {
+    const s = this.run.plan.store(store, "list");
+    if (prefix !== undefined && typeof prefix !== "string") throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.list: the prefix must be a string, got ${typeof prefix}`);
+    return this.entries(s, prefix ?? "");
+  }
+
+  /** Entries of `s` as this stage sees them (for `list` and context profiles). */
+  async entries(s: KvStore, prefix: string): Promise<readonly KvEntry[]> {
+    let map: Map<string, JsonValue>;
+    if (s.scope === "task") {
+      map = new Map();
+      const head = `${s.id}\u0000`;
+      for (const [ck, v] of this.stage.taskMem ?? []) if (ck.startsWith(head)) map.set(ck.slice(head.length), v);
+    } else {
+      const w = this.run.visible(this.stage, s);
+      if (w !== undefined) await this.wait(w);
+      map = await this.run.sharedList(s, this.stage.wave);
+    }
+    for (const w of this.own.values()) if (w.store === s.id) map.set(w.key, w.value);
+    const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return Object.freeze(keys.map((key) => Object.freeze({ key, value: map.get(key)! })));
+  }
+
+  /**
+   * Waits for `w`, giving the execution slot back meanwhile (so stages it waits for can run) and
+   * taking one again after; neither wait counts toward the node's timeout.
+   */
+  private async wait(w: Promise<void>): Promise<void> {
+    if (this.waiting++ === 0) this.waitStart = performance.now();
+    const host = this.run.host;
+    if (!this.ended) host.releaseSlot(this.stage);
+    try {
+      await w;
+      if (this.waiting === 1 && !this.ended) {
+        const a = host.acquireSlot(this.stage);
+        if (a !== undefined) await a;
+      }
+    } finally {
+      if (--this.waiting === 0) this.waited += performance.now() - this.waitStart;
+    }
+  }
+}
