@@ -274,6 +274,8 @@ export class RunMemory {
   private readonly journaled = new Set<string>();
   private pending: KvWrite[] = [];
   private waiters: Waiter[] = [];
+  /** The run is over: nothing waits any more (a handler still running after it reads at once). */
+  private disposed = false;
 
   constructor(
     readonly plan: MemoryPlan,
@@ -317,7 +319,7 @@ export class RunMemory {
    * logically before it can still write the store.
    */
   visible(stage: Stage, store: KvStore): Promise<void> | undefined {
-    if (store.scope === "task" || store.writers.size === 0) return undefined;
+    if (store.scope === "task" || store.writers.size === 0 || this.disposed) return undefined;
     const wave = stage.wave;
     if (this.host.loopWave >= wave || this.earliest(store, wave) >= wave) return undefined;
     return new Promise<void>((resolve) => this.waiters.push({ store, wave, resolve }));
@@ -361,6 +363,7 @@ export class RunMemory {
 
   /** Releases every waiting read (the run is over). */
   dispose(): void {
+    this.disposed = true;
     const all = this.waiters;
     this.waiters = [];
     for (const w of all) w.resolve();

@@ -174,13 +174,31 @@ const pause = (): Promise<void> => new Promise((r) => (Math.random() < 0.5 ? set
 /** Some stages take much longer than others (a slow LLM call next to fast ones). */
 const unevenPause = (): Promise<void> => new Promise((r) => setTimeout(r, Math.random() < 0.2 ? 5 + Math.random() * 10 : Math.random()));
 
-export function handlersFor(seed: number, behaviors: Map<string, Behavior>, pacing: Pacing = "random"): Record<string, NodeHandler> {
+/**
+ * memory.yaml for the memory properties: `t` (task scope), `p` (project scope, every handler may
+ * write) and `w` (project scope, a few declared writers), plus the writers of `w`.
+ */
+export function memoryFor(spec: Spec, behaviors: Map<string, Behavior>): { yaml: string; writers: Set<string> } {
+  const writers = new Set([...behaviors.keys()].filter((id) => behaviors.get(id)!.role !== "exit" && hash(`${spec.seed}|w|${id}`) % 4 === 0));
+  const yaml = JSON.stringify({
+    stores: [
+      { id: "t", kind: "kv", scope: "task" },
+      { id: "p", kind: "kv", scope: "project" },
+      { id: "w", kind: "kv", scope: "project", writers: [...writers] },
+    ],
+  });
+  return { yaml, writers };
+}
+
+const KEYS = ["a", "b", "c"];
+
+export function handlersFor(seed: number, behaviors: Map<string, Behavior>, pacing: Pacing = "random", memoryWriters?: ReadonlySet<string>): Record<string, NodeHandler> {
   const out: Record<string, NodeHandler> = {};
   for (const [id, b] of behaviors) {
-    if (b.role === "merge" || b.role === "exit") continue;
-    const body = (input: unknown): unknown => {
+    if (b.role === "exit" || (b.role === "merge" && memoryWriters === undefined)) continue;
+    const body = (input: unknown, reads = ""): unknown => {
       // Merge inputs carry generated task ids; hash without them so behaviour is reproducible.
-      const h = hash(`${seed}|${id}|${JSON.stringify(input, (k, v: unknown) => (k === "task_id" ? undefined : v))}`);
+      const h = hash(`${seed}|${id}|${JSON.stringify(input, (k, v: unknown) => (k === "task_id" ? undefined : v))}|${reads}`);
       if (b.fail === "always" || (b.fail === "sometimes" && h % 3 === 0)) throw new Error(`${id} failed (h=${h})`);
       switch (b.role) {
         case "decision": {
@@ -192,10 +210,34 @@ export function handlersFor(seed: number, behaviors: Map<string, Behavior>, paci
         case "branch":
         case "start":
           return input;
+        case "merge":
+          return { merged: Array.isArray(input) ? input.length : -1, h: h % 1000, reads };
         default:
-          return { n: id, h: h % 1000 };
+          return { n: id, h: h % 1000, ...(reads ? { reads } : {}) };
       }
     };
+    if (memoryWriters !== undefined) {
+      // Reads (which decide the output, the decision taken, the split's size, failures) and
+      // writes of every scope, with pauses between them so eager stages read while earlier
+      // waves are still committing.
+      const wait = (): Promise<void> => (pacing === "sync" ? Promise.resolve() : pacing === "uneven" ? unevenPause() : pause());
+      out[id] = async (input: unknown, ctx: HandlerContext) => {
+        const h0 = hash(`${seed}|${id}|${JSON.stringify(input, (k, v: unknown) => (k === "task_id" ? undefined : v))}`);
+        await wait();
+        const p = await ctx.memory.get("p", KEYS[h0 % 3]!);
+        const t = await ctx.memory.get("t", KEYS[(h0 >>> 2) % 3]!);
+        await wait();
+        const w = await ctx.memory.get("w", KEYS[(h0 >>> 4) % 3]!);
+        const listed = (h0 >>> 6) % 3 === 0 ? (await ctx.memory.list("p")).map((e) => `${e.key}=${JSON.stringify(e.value)}`).join(",") : "";
+        const reads = JSON.stringify([p ?? null, t ?? null, w ?? null, listed]);
+        if ((h0 >>> 8) % 2 === 0) ctx.memory.put("p", KEYS[(h0 >>> 9) % 3]!, { by: id, h: h0 % 100, saw: p ?? null });
+        if ((h0 >>> 11) % 2 === 0) ctx.memory.put("t", KEYS[(h0 >>> 12) % 3]!, { by: id, saw: t ?? null });
+        if (memoryWriters.has(id) && (h0 >>> 14) % 2 === 0) ctx.memory.put("w", KEYS[(h0 >>> 15) % 3]!, { by: id, h: h0 % 10 });
+        await wait();
+        return body(input, reads);
+      };
+      continue;
+    }
     out[id] =
       pacing === "sync"
         ? (input: unknown, _ctx: HandlerContext) => body(input)
@@ -217,12 +259,14 @@ export interface RunSpecOptions {
   readonly scheduling?: "eager" | "waves";
   readonly maxConcurrency?: number;
   readonly store?: RunStore;
+  /** Handlers use kv memory (the config dir has {@link memoryFor}'s memory.yaml). */
+  readonly memoryWriters?: ReadonlySet<string>;
 }
 
 export async function runSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, options: RunSpecOptions = {}): Promise<Outcome> {
   const engine = await Engine.fromConfigDir(dir, {
     logger: silentLogger,
-    handlers: handlersFor(spec.seed, behaviors, options.pacing),
+    handlers: handlersFor(spec.seed, behaviors, options.pacing, options.memoryWriters),
     ...(options.scheduling ? { scheduling: options.scheduling } : {}),
     ...(options.maxConcurrency ? { maxConcurrency: options.maxConcurrency } : {}),
     ...(options.store ? { store: options.store } : {}),
@@ -257,8 +301,8 @@ export function normalized(o: Outcome): unknown {
 
 
 /** Resumes `runId` on a fresh engine over `store`; `onExecute` sees every handler execution. */
-export async function resumeSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, store: RunStore, runId: string, onExecute: (taskId: string, nodeId: string) => void): Promise<Outcome> {
-  const base = handlersFor(spec.seed, behaviors, "uneven");
+export async function resumeSpec(dir: string, spec: Spec, behaviors: Map<string, Behavior>, store: RunStore, runId: string, onExecute: (taskId: string, nodeId: string) => void, memoryWriters?: ReadonlySet<string>): Promise<Outcome> {
+  const base = handlersFor(spec.seed, behaviors, "uneven", memoryWriters);
   const handlers: Record<string, NodeHandler> = {};
   for (const [id, h] of Object.entries(base)) {
     handlers[id] = (input: JsonValue, ctx: HandlerContext) => {
@@ -285,8 +329,20 @@ export class CrashingStore implements RunStore {
   readonly records: JournalRecord[] = [];
   private readonly rows = new Map<string, StoredRun>();
   private readonly journal = new Map<string, JournalRecord[]>();
+  /** kv memory, `scope|project|store|key` -> JSON text, as a database holds it. */
+  readonly memory = new Map<string, string>();
+  /** Every memory write applied, in order (to find a write lost or applied twice). */
+  readonly applied: string[] = [];
   private dead = false;
   constructor(private readonly dieAt: number) {}
+  memoryGet(scope: "project" | "global", projectId: string, store: string, key: string): JsonValue | undefined {
+    const v = this.memory.get(`${scope}|${scope === "global" ? "" : projectId}|${store}|${key}`);
+    return v === undefined ? undefined : (JSON.parse(v) as JsonValue);
+  }
+  async memoryList(scope: "project" | "global", projectId: string, store: string): Promise<readonly { key: string; value: JsonValue }[]> {
+    const head = `${scope}|${scope === "global" ? "" : projectId}|${store}|`;
+    return [...this.memory].filter(([k]) => k.startsWith(head)).map(([k, v]) => ({ key: k.slice(head.length), value: JSON.parse(v) as JsonValue }));
+  }
   createRun(run: StoredRun): void {
     if (this.dead) return;
     this.rows.set(run.runId, run);
@@ -298,10 +354,16 @@ export class CrashingStore implements RunStore {
       this.dead = true;
       throw new Error("killed");
     }
-    // Stored as JSON, as a database would.
+    // Stored as JSON, as a database would; memory writes in the same "transaction".
     const copy = JSON.parse(JSON.stringify(record)) as JournalRecord;
     this.records.push(copy);
     this.journal.get(runId)!.push(copy);
+    const project = this.rows.get(runId)?.projectId ?? "";
+    for (const w of copy.memory?.writes ?? []) {
+      if (w.scope === "task") continue;
+      this.memory.set(`${w.scope}|${w.scope === "global" ? "" : project}|${w.store}|${w.key}`, JSON.stringify(w.value));
+      this.applied.push(`${w.store}/${w.key}=${JSON.stringify(w.value)}`);
+    }
   }
   update(runId: string, patch: Partial<StoredRun>): void {
     if (this.dead) return;
@@ -325,6 +387,8 @@ export class CrashingStore implements RunStore {
     const s = new CrashingStore(Number.POSITIVE_INFINITY);
     for (const row of this.rows.values()) s.createRun(row);
     for (const [id, recs] of this.journal) for (const r of recs) s.journal.get(id)!.push(r);
+    for (const [k, v] of this.memory) s.memory.set(k, v);
+    s.applied.push(...this.applied);
     return Object.assign(s, {
       outcomeKeys: (runId: string) => (s.journal.get(runId) ?? []).flatMap((r) => r.outcomes.map((o) => o.key)),
       events: (runId: string) => (s.journal.get(runId) ?? []).flatMap((r) => r.events),

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { removeDir, writeConfigDir } from "../helpers.js";
-import { checkOutcome, compile, CrashingStore, normalized, resumeSpec, runSpec, specArb } from "./generated.js";
+import { checkOutcome, compile, CrashingStore, memoryFor, normalized, resumeSpec, runSpec, specArb } from "./generated.js";
 
 describe("property: random valid workflows", () => {
   it("load, terminate with a valid status, emit well-formed events, and run deterministically", async () => {
@@ -115,6 +115,70 @@ describe("property: a run cut short at any commit point resumes to the same resu
             strip(normalized(reference)),
             `resumed run differs (cut at commit point ${cut % n} of ${n})`,
           );
+        } finally {
+          await removeDir(dir);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe("property: kv memory keeps the determinism guarantee (CONTRACT §10, §12)", () => {
+  it("random workflows reading and writing task and project memory give identical results and events under waves, eager, uneven delays and concurrency caps", async () => {
+    await fc.assert(
+      fc.asyncProperty(specArb, fc.integer({ min: 1, max: 3 }), async (spec, cap) => {
+        const { yaml, behaviors } = compile(spec);
+        const memory = memoryFor(spec, behaviors);
+        const dir = await writeConfigDir({ "workflow.yaml": yaml, "memory.yaml": memory.yaml });
+        try {
+          const memoryWriters = memory.writers;
+          const reference = await runSpec(dir, spec, behaviors, { scheduling: "waves", pacing: "random", memoryWriters });
+          checkOutcome(reference);
+          const expected = normalized(reference);
+          for (const options of [
+            { scheduling: "eager", pacing: "uneven" },
+            { scheduling: "eager", pacing: "random" },
+            { scheduling: "eager", pacing: "sync" },
+            { scheduling: "eager", pacing: "uneven", maxConcurrency: cap },
+            { scheduling: "waves", pacing: "sync" },
+          ] as const) {
+            const o = await runSpec(dir, spec, behaviors, { ...options, memoryWriters });
+            checkOutcome(o);
+            assert.deepEqual(normalized(o), expected, `differs under ${JSON.stringify(options)}`);
+          }
+        } finally {
+          await removeDir(dir);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("a run with memory cut short at any commit point resumes to the same result, events and memory: no write lost or applied twice", async () => {
+    await fc.assert(
+      fc.asyncProperty(specArb, fc.nat(), async (spec, cut) => {
+        const { yaml, behaviors } = compile(spec);
+        const memory = memoryFor(spec, behaviors);
+        const memoryWriters = memory.writers;
+        const dir = await writeConfigDir({ "workflow.yaml": yaml, "memory.yaml": memory.yaml });
+        try {
+          const whole = new CrashingStore(Number.POSITIVE_INFINITY);
+          const reference = await runSpec(dir, spec, behaviors, { pacing: "uneven", store: whole, memoryWriters });
+          const n = whole.records.length;
+          const store = new CrashingStore(cut % n);
+          const first = await runSpec(dir, spec, behaviors, { pacing: "uneven", store, memoryWriters });
+          const runId = first.result.runId;
+          const survivor = store.survivor();
+          const prefix = [...survivor.events(runId)];
+          const second = await resumeSpec(dir, spec, behaviors, survivor, runId, () => undefined, memoryWriters);
+          const events = [...prefix, ...second.events].map((e, i) => ({ ...e, seq: i + 1 }));
+          checkOutcome({ result: second.result, events });
+          const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v: unknown) => (k === "seq" || k === "stack" ? undefined : v)));
+          assert.deepEqual(strip(normalized({ result: second.result, events })), strip(normalized(reference)), `resumed run differs (cut at commit point ${cut % n} of ${n})`);
+          // The store holds exactly the reference run's memory, each write applied once.
+          assert.deepEqual([...survivor.memory].sort(), [...whole.memory].sort(), "final memory differs");
+          assert.deepEqual(survivor.applied, whole.applied, "memory writes lost or applied twice");
         } finally {
           await removeDir(dir);
         }
