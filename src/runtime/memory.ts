@@ -17,12 +17,14 @@
  * **Project and global scope** live in the run store. A read resolves against the run's own
  * committed writes of earlier waves, then the value the store had before this run first touched
  * the key (kept for the whole run, and journaled for keys the run writes, so a resumed run reads
- * the same). Under eager scheduling a stage may start before earlier waves are committed; its
- * read then waits until no stage that is logically earlier can still write that store. That is
+ * the same). Under eager scheduling a stage may start before earlier waves are committed. Its
+ * read then answers at once when every write of an earlier wave is already known: committed, or
+ * in the outcome of a stage that finished but waits for its turn to commit (a task's previous
+ * stage, typically). Otherwise it waits until that is so. Which stages can still write is
  * decided from the graph: the nodes that may write the store (`writers:`, else every node with a
- * handler), the shortest distance from each node to such a writer (a stage at distance d in wave
- * w cannot cause a write before wave w + d), and merges (which may fire at the next wave). A
- * store nothing in the workflow writes, and task scope, never wait.
+ * handler), the shortest distance from each node to such a writer (a stage in wave w at distance
+ * d cannot cause a write before wave w + d), and merges (one may fire at the next wave). A store
+ * nothing in the workflow writes, and task scope, never wait.
  *
  * @module
  */
@@ -245,12 +247,39 @@ export interface MemoryHost {
 interface Waiter {
   readonly store: KvStore;
   readonly wave: number;
+  /** The key read, or undefined for a listing. */
+  readonly key: string | undefined;
   readonly resolve: () => void;
 }
 
 interface Version {
   readonly wave: number;
   readonly value: JsonValue;
+}
+
+interface Scan {
+  readonly earliest: number;
+  readonly known: Map<string, Version[]>;
+}
+
+const AMBIGUOUS: unique symbol = Symbol("ambiguous");
+
+/**
+ * The write of the latest wave below `wave`, or AMBIGUOUS when two stages of that wave wrote the
+ * key (their commit order is not known before they are committed).
+ */
+function latest(vs: readonly Version[] | undefined, wave: number): Version | typeof AMBIGUOUS | undefined {
+  if (vs === undefined) return undefined;
+  let best: Version | undefined;
+  let twice = false;
+  for (const v of vs) {
+    if (v.wave >= wave) continue;
+    if (best === undefined || v.wave > best.wave) {
+      best = v;
+      twice = false;
+    } else if (v.wave === best.wave) twice = true;
+  }
+  return twice ? AMBIGUOUS : best;
 }
 
 /** A commit's shared writes and the base values to journal with them. */
@@ -312,51 +341,96 @@ export class RunMemory {
     return this.backend;
   }
 
-  // ---------------------------------------------------------------- visibility
+  // ---------------------------------------------------------------- reads as of a stage's start
 
   /**
-   * Undefined when `stage` may read `store` now; else a promise that resolves once no stage
-   * logically before it can still write the store.
+   * What the stages not committed yet (below wave `below`) say about `store`: the earliest wave
+   * at which a write this run cannot know yet may be committed, and the writes it already knows
+   * (successful stages whose outcome is in but whose commit waits for its turn), per key.
    */
-  visible(stage: Stage, store: KvStore): Promise<void> | undefined {
-    if (store.scope === "task" || store.writers.size === 0 || this.disposed) return undefined;
-    const wave = stage.wave;
-    if (this.host.loopWave >= wave || this.earliest(store, wave) >= wave) return undefined;
-    return new Promise<void>((resolve) => this.waiters.push({ store, wave, resolve }));
-  }
-
-  /**
-   * The earliest wave at which a write to `store` this run does not know yet could be
-   * committed, looking at stages below wave `below`.
-   */
-  private earliest(store: KvStore, below: number): number {
+  private scan(store: KvStore, below: number): Scan {
     const d = this.plan.distancesOf(store);
-    let e = d.merge === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : this.host.loopWave + 1 + d.merge;
+    // Any merge may fire at the next wave; a writer at distance d from it commits d waves later.
+    let earliest = d.merge === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : this.host.loopWave + 1 + d.merge;
+    const known = new Map<string, Version[]>();
     this.host.forEachPending(below, (s) => {
-      if (s.wave >= e) return;
       const o = s.outcome;
       if (o !== undefined && s.successors !== undefined) {
-        // Its own writes are known; what it causes is planned (its successors are visited too).
-        if (o.writes !== undefined && o.writes.some((w) => w.store === store.id)) e = s.wave;
+        // Planned: its writes are known, and what its commit creates is visited too.
+        if (o.writes !== undefined && s.plan?.ok === true) {
+          for (const w of o.writes) {
+            if (w.store !== store.id) continue;
+            let vs = known.get(w.key);
+            if (vs === undefined) known.set(w.key, (vs = []));
+            vs.push({ wave: s.wave, value: w.value });
+          }
+        }
         return;
       }
+      // Not known yet: a writer reachable d edges on cannot commit before wave + d.
       const n = d.byNode.get(s.node.id);
-      if (n !== undefined && s.wave + n < e) e = s.wave + n;
+      if (n !== undefined && s.wave + n < earliest) earliest = s.wave + n;
     });
-    return e;
+    return { earliest, known };
   }
 
-  /** Lets waiting reads go once nothing logically before them can still write (after a settle, a commit, a new wave). */
+  /**
+   * The value `stage` reads for `key` (as of its start), or undefined when it cannot be known
+   * yet: then wait with {@link waitFor} and ask again.
+   */
+  tryGet(stage: Stage, store: KvStore, key: string): { readonly value: JsonValue | undefined | Promise<JsonValue | undefined> } | undefined {
+    const wave = stage.wave;
+    if (this.host.loopWave >= wave || store.writers.size === 0 || this.disposed) return { value: this.committedGet(store, key, wave) };
+    const sc = this.scan(store, wave);
+    if (sc.earliest < wave) return undefined;
+    const p = latest(sc.known.get(key), wave);
+    if (p === AMBIGUOUS) return undefined;
+    return { value: p !== undefined ? p.value : this.committedGet(store, key, wave) };
+  }
+
+  /** The entries `stage` reads for `store` (as of its start), or undefined when they cannot be known yet. */
+  tryList(stage: Stage, store: KvStore): { readonly entries: Promise<Map<string, JsonValue>> } | undefined {
+    const wave = stage.wave;
+    if (this.host.loopWave >= wave || store.writers.size === 0 || this.disposed) return { entries: this.committedList(store, wave) };
+    const sc = this.scan(store, wave);
+    if (sc.earliest < wave) return undefined;
+    const picked = new Map<string, JsonValue>();
+    for (const [key, vs] of sc.known) {
+      const p = latest(vs, wave);
+      if (p === AMBIGUOUS) return undefined;
+      if (p !== undefined) picked.set(key, p.value);
+    }
+    return {
+      entries: this.committedList(store, wave).then((m) => {
+        for (const [k, v] of picked) m.set(k, v);
+        return m;
+      }),
+    };
+  }
+
+  /** Resolves once {@link tryGet} (`key`) or {@link tryList} (no key) may answer for `stage`. */
+  waitFor(stage: Stage, store: KvStore, key: string | undefined): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push({ store, wave: stage.wave, key, resolve }));
+  }
+
+  /** Lets waiting reads go once what they read is known (after a settle, a commit, a new wave). */
   recheck(): void {
     if (this.waiters.length === 0) return;
-    const below = new Map<KvStore, number>();
-    for (const w of this.waiters) below.set(w.store, Math.max(below.get(w.store) ?? 0, w.wave));
-    const earliest = new Map<KvStore, number>();
     const loop = this.host.loopWave;
-    for (const [store, b] of below) earliest.set(store, loop >= b ? Number.POSITIVE_INFINITY : this.earliest(store, b));
+    const below = new Map<KvStore, number>();
+    for (const w of this.waiters) if (loop < w.wave) below.set(w.store, Math.max(below.get(w.store) ?? 0, w.wave));
+    const scans = new Map<KvStore, Scan>();
+    for (const [store, b] of below) scans.set(store, this.scan(store, b));
     const still: Waiter[] = [];
     const go: Waiter[] = [];
-    for (const w of this.waiters) (loop >= w.wave || earliest.get(w.store)! >= w.wave ? go : still).push(w);
+    for (const w of this.waiters) {
+      const sc = scans.get(w.store);
+      let ready = sc === undefined || this.disposed;
+      if (!ready && sc!.earliest >= w.wave) {
+        ready = w.key !== undefined ? latest(sc!.known.get(w.key), w.wave) !== AMBIGUOUS : [...sc!.known.values()].every((vs) => latest(vs, w.wave) !== AMBIGUOUS);
+      }
+      (ready ? go : still).push(w);
+    }
     this.waiters = still;
     for (const w of go) w.resolve();
   }
@@ -369,10 +443,8 @@ export class RunMemory {
     for (const w of all) w.resolve();
   }
 
-  // ---------------------------------------------------------------- reads
-
-  /** The value of a shared key as of wave `wave` (this run's writes of earlier waves, else the base). */
-  sharedGet(store: KvStore, key: string, wave: number): JsonValue | undefined | Promise<JsonValue | undefined> {
+  /** A shared key as of wave `wave` from what is committed: this run's writes of earlier waves, else the base. */
+  private committedGet(store: KvStore, key: string, wave: number): JsonValue | undefined | Promise<JsonValue | undefined> {
     const vs = this.versions.get(store.id)?.get(key);
     if (vs !== undefined) {
       for (let i = vs.length - 1; i >= 0; i--) if (vs[i]!.wave < wave) return vs[i]!.value;
@@ -381,8 +453,8 @@ export class RunMemory {
     return isThenable(r) ? r.then((v) => (v === ABSENT ? undefined : v)) : r === ABSENT ? undefined : r;
   }
 
-  /** Entries of a shared store as of wave `wave`, by key. */
-  async sharedList(store: KvStore, wave: number): Promise<Map<string, JsonValue>> {
+  /** A shared store's entries as of wave `wave` from what is committed. */
+  private async committedList(store: KvStore, wave: number): Promise<Map<string, JsonValue>> {
     await this.listBase(store);
     const out = new Map<string, JsonValue>();
     for (const [k, v] of this.bases.get(store.id) ?? []) if (v !== ABSENT) out.set(k, v);
@@ -604,13 +676,15 @@ export class StageMemory implements MemoryAccess {
     const mine = this.own.get(tk(s.id, k));
     if (mine !== undefined) return Promise.resolve(mine.value);
     if (s.scope === "task") return Promise.resolve(this.stage.taskMem?.get(tk(s.id, k)));
-    const w = this.run.visible(this.stage, s);
-    if (w === undefined) return this.read(s, k);
-    return this.wait(w).then(() => this.read(s, k));
+    return this.shared(s, k);
   }
 
-  private async read(s: KvStore, k: string): Promise<JsonValue | undefined> {
-    return this.run.sharedGet(s, k, this.stage.wave);
+  private async shared(s: KvStore, k: string): Promise<JsonValue | undefined> {
+    for (;;) {
+      const r = this.run.tryGet(this.stage, s, k);
+      if (r !== undefined) return r.value;
+      await this.wait(this.run.waitFor(this.stage, s, k));
+    }
   }
 
   put(store: string, key: string, value: unknown): void {
@@ -645,9 +719,14 @@ export class StageMemory implements MemoryAccess {
       const head = `${s.id}\u0000`;
       for (const [ck, v] of this.stage.taskMem ?? []) if (ck.startsWith(head)) map.set(ck.slice(head.length), v);
     } else {
-      const w = this.run.visible(this.stage, s);
-      if (w !== undefined) await this.wait(w);
-      map = await this.run.sharedList(s, this.stage.wave);
+      for (;;) {
+        const r = this.run.tryList(this.stage, s);
+        if (r !== undefined) {
+          map = await r.entries;
+          break;
+        }
+        await this.wait(this.run.waitFor(this.stage, s, undefined));
+      }
     }
     for (const w of this.own.values()) if (w.store === s.id) map.set(w.key, w.value);
     const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

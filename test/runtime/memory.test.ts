@@ -385,6 +385,81 @@ stores:
     for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
   });
 
+  it("a reader running ahead uses earlier stages' known writes once their order is known, and never a failed stage's (eager equals waves)", { timeout: 60_000 }, async () => {
+    // The loop is held at \`slow\` (wave 3). Meanwhile w1 and w2 (wave 3) both wrote k, and \`dec\`
+    // wrote k too but routed nowhere (its node fails); r2 (wave 4) must read w2's value: the last
+    // of wave 3 in commit order, not a failed stage's.
+    const workflow = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: br, kind: deterministic, role: branch }
+  - { id: slow, kind: deterministic, role: linear }
+  - { id: w1, kind: deterministic, role: linear }
+  - { id: w2, kind: deterministic, role: linear }
+  - { id: dec, kind: deterministic, role: decision }
+  - { id: x, kind: deterministic, role: linear }
+  - { id: y, kind: deterministic, role: linear }
+  - { id: r1, kind: deterministic, role: linear }
+  - { id: r2, kind: deterministic, role: linear }
+  - { id: join, kind: deterministic, role: merge, merge: { on_failure: ignore_failures } }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: br }
+  - { from: br, to: slow }
+  - { from: br, to: w1 }
+  - { from: br, to: w2 }
+  - { from: br, to: dec }
+  - { from: br, to: r1 }
+  - { from: dec, to: x, label: yes }
+  - { from: dec, to: y, label: no }
+  - { from: r1, to: r2 }
+  - { from: slow, to: join }
+  - { from: w1, to: join }
+  - { from: w2, to: join }
+  - { from: x, to: join }
+  - { from: y, to: join }
+  - { from: r2, to: join }
+  - { from: join, to: e }
+`;
+    const memory = `
+stores:
+  - { id: facts, kind: kv, scope: project, writers: [w1, w2, dec] }
+`;
+    const results: unknown[] = [];
+    for (const options of [{ scheduling: "waves" }, { scheduling: "eager" }, { scheduling: "eager", maxConcurrency: 2 }] as const) {
+      const handlers: Record<string, NodeHandler> = {
+        slow: async () => {
+          await tick(60);
+          return "slow";
+        },
+        w1: (_i, ctx) => {
+          ctx.memory.put("facts", "k", "w1");
+          return null;
+        },
+        w2: (_i, ctx) => {
+          ctx.memory.put("facts", "k", "w2");
+          return null;
+        },
+        dec: (_i, ctx) => {
+          ctx.memory.put("facts", "k", "dec");
+          ctx.memory.put("facts", "d", "dec");
+          return "maybe"; // no such edge: ROUTING_NO_MATCH, the node fails
+        },
+        r2: async (_i, ctx) => {
+          const d = (await ctx.memory.get("facts", "d")) ?? null;
+          return { d, k: (await ctx.memory.get("facts", "k")) ?? null, all: await ctx.memory.list("facts") };
+        },
+      };
+      await withEngine({ "workflow.yaml": workflow, "memory.yaml": memory }, { handlers, ...options }, async (engine) => {
+        const r = await engine.run({});
+        assert.equal(r.status, "success", JSON.stringify(r.error));
+        results.push(r.children.flatMap((c) => c.history).find((h) => h.nodeId === "r2")!.output);
+      });
+    }
+    assert.deepEqual(results[0], { d: null, k: "w2", all: [{ key: "k", value: "w2" }] });
+    for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
+  });
+
   it("with maxConcurrency, a stage waiting for earlier commits gives its slot back and takes one again", { timeout: 60_000 }, async () => {
     // Two slots: `a1` is slow and holds one; the other arm runs ahead to `b4`, which must wait
     // for a2 (a writer, logically earlier); a2 needs a slot, which b4 gives back while waiting.
