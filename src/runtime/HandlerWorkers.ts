@@ -18,6 +18,7 @@ import { EngineError, StageError, errorMessage, type ErrorCode } from "../errors
 import { isInstance, readCode, readSafely } from "../guard.js";
 import { sealJson, type JsonValue } from "../json.js";
 import { relayLines, workerExecArgv, type LineLimiter } from "../workerThreads.js";
+import { MEMORY_RULES, type MemoryRules } from "./memory.js";
 import { InterruptSignal } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 import { parseFromHandlerWorker, type FromHandlerWorker, type HandlerWorkerData, type ToHandlerWorker, type WireError } from "./worker/protocol.js";
@@ -204,7 +205,11 @@ export class HandlerPool {
 
   private post(w: PoolWorker, job: Job): void {
     w.state = "busy";
-    const msg: ToHandlerWorker = { t: "call", id: job.id, export: job.exportName, input: job.input, context: job.ctx.context, taskId: job.ctx.taskId, nodeId: job.nodeId, answers: job.answers };
+    const rules = (job.ctx as { readonly [MEMORY_RULES]?: MemoryRules | undefined })[MEMORY_RULES];
+    const msg: ToHandlerWorker =
+      rules === undefined
+        ? { t: "call", id: job.id, export: job.exportName, input: job.input, context: job.ctx.context, taskId: job.ctx.taskId, nodeId: job.nodeId, answers: job.answers }
+        : { t: "call", id: job.id, export: job.exportName, input: job.input, context: job.ctx.context, taskId: job.ctx.taskId, nodeId: job.nodeId, answers: job.answers, memory: rules };
     try {
       w.thread.postMessage(msg);
     } catch (err) {
@@ -280,6 +285,13 @@ export class HandlerPool {
         this.callTool(w, job, msg);
         return;
       }
+      case "memory": {
+        const job = w.job;
+        // Memory use of a call that already ended changes nothing and gets no answer.
+        if (w.state !== "busy" || job === undefined || job.id !== msg.id) return;
+        this.useMemory(w, job, msg);
+        return;
+      }
       default: {
         const job = w.job;
         if (w.state !== "busy" || job === undefined || job.id !== msg.id) return this.kill(w, `sent a "${msg.t}" message for a call it is not running, and was terminated`);
@@ -331,6 +343,43 @@ export class HandlerPool {
     result.then(
       (value) => answer({ t: "tool-result", id: job.id, n: msg.n, value }),
       (err: unknown) => answer({ t: "tool-error", id: job.id, n: msg.n, error: toWire(err) }),
+    );
+  }
+
+  /**
+   * A `ctx.memory` call of the handler in the worker, made on the stage's own `ctx.memory` (so it
+   * reads as of the stage's start and its puts go with the stage's outcome). Messages come in
+   * order, so a put is applied before a later get of the same handler is answered.
+   */
+  private useMemory(w: PoolWorker, job: Job, msg: Extract<FromHandlerWorker, { t: "memory" }>): void {
+    const memory = job.ctx.memory;
+    if (msg.op === "put") {
+      try {
+        memory.put(msg.store, msg.key!, msg.value);
+      } catch (err) {
+        // The worker checked the put with the same rules; what is left (the value not JSON after
+        // all) ends the call the way a throw in the handler would.
+        this.kill(w, `sent a ctx.memory.put the engine refused (${errorMessage(err)})`);
+      }
+      return;
+    }
+    let result: Promise<unknown>;
+    try {
+      result = msg.op === "get" ? memory.get(msg.store, msg.key!) : memory.list(msg.store, msg.prefix);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    const answer = (reply: ToHandlerWorker): void => {
+      if (w.job !== job || w.state !== "busy") return; // the call ended (timeout, cancellation) meanwhile
+      try {
+        w.thread.postMessage(reply);
+      } catch (err) {
+        this.kill(w, `could not be sent a memory read (${errorMessage(err)})`);
+      }
+    };
+    result.then(
+      (value) => answer({ t: "memory-result", id: job.id, n: msg.n, value }),
+      (err: unknown) => answer({ t: "memory-error", id: job.id, n: msg.n, error: toWire(err) }),
     );
   }
 

@@ -16,7 +16,7 @@ import type { ErrorInfo } from "../telemetry/events.js";
 import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { isToolAllowed } from "../tools/allowList.js";
-import { NO_MEMORY, StageMemory, type KvEntry, type MemoryAccess, type RunMemory } from "./memory.js";
+import { MEMORY_RULES, NO_MEMORY, StageMemory, type KvEntry, type MemoryAccess, type MemoryRules, type RunMemory } from "./memory.js";
 import { info, InterruptSignal, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
@@ -383,6 +383,11 @@ class StageContext implements HandlerContext {
     if (memory === undefined) return NO_MEMORY;
     const stage = this.#stage;
     return (stage.access ??= new StageMemory(memory, stage));
+  }
+
+  /** For the worker pool of an `isolation: worker` node: how its handler checks ctx.memory calls. */
+  get [MEMORY_RULES](): MemoryRules | undefined {
+    return this.#memory?.plan.rules;
   }
 
   get resumeValue(): JsonValue | undefined {

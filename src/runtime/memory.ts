@@ -155,6 +155,8 @@ export class MemoryPlan {
   readonly readOnly = new Map<string, string>();
   readonly hasTask: boolean;
   readonly hasShared: boolean;
+  /** The same as JSON, for checks in a handler's worker thread. */
+  readonly rules: MemoryRules;
   private readonly distances = new Map<string, Distances>();
 
   private constructor(
@@ -176,6 +178,10 @@ export class MemoryPlan {
     const scopes = [...this.kv.values()].map((s) => s.scope);
     this.hasTask = scopes.includes("task");
     this.hasShared = scopes.some((s) => s !== "task");
+    this.rules = sealJson({
+      kv: Object.fromEntries([...this.kv.values()].map((s) => [s.id, { scope: s.scope, writers: s.declared === undefined ? null : [...s.declared] }])),
+      readOnly: Object.fromEntries(this.readOnly),
+    }) as unknown as MemoryRules;
   }
 
   /** The plan of a workflow, or undefined when memory.yaml declares no kv store. */
@@ -186,16 +192,7 @@ export class MemoryPlan {
 
   /** The kv store `id`, or a coded error saying why there is none. */
   store(id: unknown, op: "get" | "put" | "list"): KvStore {
-    if (typeof id !== "string") throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: the store must be a string (a kv store id from memory.yaml), got ${typeof id}`);
-    const s = this.kv.get(id);
-    if (s !== undefined) return s;
-    const kind = this.readOnly.get(id);
-    if (kind !== undefined) {
-      if (op === "put") throw new StageError("MEMORY_READ_ONLY", `ctx.memory.put: store "${id}" is a ${kind} store, which is read-only; declare a writable store with kind: kv in memory.yaml`);
-      throw new StageError("MEMORY_NOT_KV", `ctx.memory.${op}: store "${id}" is a ${kind} store, not a kv store; its items reach a node through a context profile (ctx.context)`);
-    }
-    const known = [...this.kv.keys()];
-    throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: no kv store "${id}" in memory.yaml${known.length > 0 ? ` (kv stores: ${known.join(", ")})` : ""}`);
+    return this.kv.get(checkStore(this.rules, id, op))!;
   }
 
   /**
@@ -605,7 +602,48 @@ function readFailed(store: KvStore, key: string | undefined, err: unknown): Stag
   return new StageError("MEMORY_READ_FAILED", `ctx.memory: reading ${store.scope} store "${store.id}"${key === undefined ? "" : ` key ${JSON.stringify(key)}`} failed: ${errorMessage(err)}`, { cause: err });
 }
 
-function checkKey(key: unknown, op: string): string {
+/**
+ * The checks of `ctx.memory` calls, as JSON data: the kv stores (scope, declared writers) and
+ * the read-only stores. A handler running in a worker thread checks its calls with it, so its
+ * `put` throws the same coded errors, synchronously.
+ */
+export interface MemoryRules {
+  readonly kv: { readonly [id: string]: { readonly scope: MemoryScope; readonly writers: readonly string[] | null } };
+  readonly readOnly: { readonly [id: string]: string };
+}
+
+/** The id of kv store `id`, or a coded error saying why it is none. */
+export function checkStore(rules: MemoryRules, id: unknown, op: "get" | "put" | "list"): string {
+  if (typeof id !== "string") throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: the store must be a string (a kv store id from memory.yaml), got ${typeof id}`);
+  if (Object.hasOwn(rules.kv, id)) return id;
+  const kind = Object.hasOwn(rules.readOnly, id) ? rules.readOnly[id] : undefined;
+  if (kind !== undefined) {
+    if (op === "put") throw new StageError("MEMORY_READ_ONLY", `ctx.memory.put: store "${id}" is a ${kind} store, which is read-only; declare a writable store with kind: kv in memory.yaml`);
+    throw new StageError("MEMORY_NOT_KV", `ctx.memory.${op}: store "${id}" is a ${kind} store, not a kv store; its items reach a node through a context profile (ctx.context)`);
+  }
+  const known = Object.keys(rules.kv);
+  throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: no kv store "${id}" in memory.yaml${known.length > 0 ? ` (kv stores: ${known.join(", ")})` : ""}`);
+}
+
+/** A put by node `nodeId`, checked (store, writers, key) and its value sealed; or a coded error. */
+export function checkPut(rules: MemoryRules, nodeId: string, store: unknown, key: unknown, value: unknown): KvWrite {
+  const id = checkStore(rules, store, "put");
+  const k = checkKey(key, "put");
+  const def = rules.kv[id]!;
+  if (def.writers !== null && !def.writers.includes(nodeId)) {
+    throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: node "${nodeId}" may not write kv store "${id}"; add it to the store's writers: in memory.yaml (writers: ${def.writers.join(", ") || "none"})`);
+  }
+  let sealed: JsonValue;
+  try {
+    sealed = sealJson(value);
+  } catch (err) {
+    throw new StageError("MEMORY_VALUE_INVALID", `ctx.memory.put("${id}", ${JSON.stringify(k.slice(0, 60))}): the value must be JSON data: ${err instanceof NotJsonError ? err.message : errorMessage(err)}`);
+  }
+  return Object.freeze({ store: id, scope: def.scope, key: k, value: sealed });
+}
+
+/** A key, checked: a non-empty string of at most {@link MAX_MEMORY_KEY_LENGTH} characters as JSON. */
+export function checkKey(key: unknown, op: string): string {
   if (typeof key !== "string") throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.${op}: the key must be a string, got ${key === null ? "null" : typeof key}`);
   if (key.length === 0) throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.${op}: the key must not be empty`);
   if (JSON.stringify(key).length > MAX_MEMORY_KEY_LENGTH) {
@@ -613,6 +651,14 @@ function checkKey(key: unknown, op: string): string {
   }
   return key;
 }
+
+/**
+ * The key under which a handler's `ctx` (in the engine's thread) gives its {@link MemoryRules}
+ * to the worker pool of an `isolation: worker` node. Not part of the public API.
+ *
+ * @internal
+ */
+export const MEMORY_RULES: unique symbol = Symbol("agent-engine.memoryRules");
 
 /** `ctx.memory` when memory.yaml declares no kv store: every call says so. */
 export const NO_MEMORY: MemoryAccess = Object.freeze({
@@ -688,21 +734,10 @@ export class StageMemory implements MemoryAccess {
   }
 
   put(store: string, key: string, value: unknown): void {
-    const s = this.run.plan.store(store, "put");
-    const k = checkKey(key, "put");
-    if (s.declared !== undefined && !s.declared.has(this.stage.node.id)) {
-      throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: node "${this.stage.node.id}" may not write kv store "${s.id}"; add it to the store's writers: in memory.yaml (writers: ${[...s.declared].join(", ") || "none"})`);
-    }
+    const w = checkPut(this.run.plan.rules, this.stage.node.id, store, key, value);
     if (this.ended) throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: the stage of node "${this.stage.node.id}" has ended; put before the handler returns`);
-    let sealed: JsonValue;
-    try {
-      sealed = sealJson(value);
-    } catch (err) {
-      throw new StageError("MEMORY_VALUE_INVALID", `ctx.memory.put("${s.id}", ${JSON.stringify(k.slice(0, 60))}): the value must be JSON data: ${err instanceof NotJsonError ? err.message : errorMessage(err)}`);
-    }
-    const ck = tk(s.id, k);
     // Re-setting keeps the key's first position: one write per key, in first-put order.
-    this.own.set(ck, Object.freeze({ store: s.id, scope: s.scope, key: k, value: sealed }));
+    this.own.set(tk(w.store, w.key), w);
   }
 
   async list(store: string, prefix?: string): Promise<readonly KvEntry[]> {

@@ -642,6 +642,75 @@ edges:
   });
 });
 
+describe("ctx.memory in isolation: worker handlers", () => {
+  it("works as inline: reads as of the stage's start, own puts visible, the same coded errors (put synchronously)", { timeout: 60_000 }, async () => {
+    const module = `
+import { threadId } from "node:worker_threads";
+const code = async (f) => { try { await f(); return "ok"; } catch (e) { return e.code; } };
+export async function first(input, ctx) {
+  ctx.memory.put("facts", "k", { from: "first" });
+  ctx.memory.put("scratch", "x", 1);
+  return {
+    own: await ctx.memory.get("facts", "k"),
+    list: await ctx.memory.list("facts", "k"),
+    readOnly: await code(() => ctx.memory.put("voice", "k", 1)),
+    notKv: await code(() => ctx.memory.get("voice", "k")),
+    unknown: await code(() => ctx.memory.get("nope", "k")),
+    notAllowed: await code(() => ctx.memory.put("guarded", "k", 1)),
+    badValue: await code(() => ctx.memory.put("facts", "k", () => 1)),
+    badKey: await code(() => ctx.memory.put("facts", "", 1)),
+    worker: threadId > 0,
+  };
+}
+export async function second(input, ctx) {
+  return { k: await ctx.memory.get("facts", "k"), x: await ctx.memory.get("scratch", "x"), missing: (await ctx.memory.get("facts", "zz")) ?? null, worker: threadId > 0 };
+}
+`;
+    const workflow = (isolation: string): string => `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: a, kind: deterministic, role: linear, handler: "./h.mjs#first"${isolation} }
+  - { id: b, kind: deterministic, role: linear, handler: "./h.mjs#second"${isolation} }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: a }
+  - { from: a, to: b }
+  - { from: b, to: e }
+`;
+    const memory = `${MEMORY.replace("profiles:", "  - { id: guarded, kind: kv, scope: project, writers: [b] }\nprofiles:")}`;
+    const outputs: unknown[] = [];
+    for (const isolation of [", isolation: worker", ""]) {
+      await withEngine({ "workflow.yaml": workflow(isolation), "memory.yaml": memory, "h.mjs": module }, {}, async (engine) => {
+        const r = await engine.run({});
+        assert.equal(r.status, "success", JSON.stringify(r.error));
+        outputs.push(r.history.filter((h) => h.nodeId === "a" || h.nodeId === "b").map((h) => h.output));
+        assert.deepEqual(
+          engine.getEvents({ type: "memory.written" }).map((e) => `${e.nodeId} ${(e.payload as { store: string }).store}`),
+          ["a facts", "a scratch"],
+        );
+      });
+    }
+    const [inWorker, inline] = outputs as [{ worker: boolean }[], { worker: boolean }[]];
+    assert.ok(inWorker[0]!.worker && inWorker[1]!.worker);
+    assert.ok(!inline[0]!.worker && !inline[1]!.worker);
+    const strip = (o: { worker: boolean }[]): unknown => o.map(({ worker: _w, ...rest }) => rest);
+    assert.deepEqual(strip(inWorker), strip(inline));
+    assert.deepEqual(strip(inline), [
+      {
+        own: { from: "first" },
+        list: [{ key: "k", value: { from: "first" } }],
+        readOnly: "MEMORY_READ_ONLY",
+        notKv: "MEMORY_NOT_KV",
+        unknown: "MEMORY_UNKNOWN_STORE",
+        notAllowed: "MEMORY_NOT_ALLOWED",
+        badValue: "MEMORY_VALUE_INVALID",
+        badKey: "MEMORY_KEY_INVALID",
+      },
+      { k: { from: "first" }, x: 1, missing: null },
+    ]);
+  });
+});
+
 describe("context profiles naming kv stores", () => {
   it("the context holds each entry as { store, key, value }, as of the stage's start, with the static items in profile order", async () => {
     const workflow = `

@@ -18,7 +18,7 @@ import { EngineError, StageError, errorMessage, errorStack, type ErrorCode } fro
 import { isInstance, readCode } from "../../guard.js";
 import { NotJsonError, sealJson, type JsonValue } from "../../json.js";
 import { importFailureHint } from "../../modules.js";
-import { NO_MEMORY } from "../memory.js";
+import { checkKey, checkPut, checkStore, NO_MEMORY, type KvEntry, type MemoryAccess, type MemoryRules } from "../memory.js";
 import type { HandlerContext } from "../types.js";
 import { MAX_EXPORTS, parseWireError, type FromHandlerWorker, type HandlerWorkerData, type ToHandlerWorker, type WireError } from "./protocol.js";
 
@@ -85,15 +85,61 @@ try {
   post({ t: "load-error", message: errorMessage(err), hint: importFailureHint(err) });
 }
 
-/** The call being run (one at a time) and its tool calls waiting for an answer. */
+/** The call being run (one at a time) and its tool calls and memory reads waiting for an answer. */
 let current = 0;
 let toolCalls = 0;
+let memoryCalls = 0;
 const pendingTools = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+const pendingMemory = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+
+/**
+ * `ctx.memory` in a worker: calls are checked here with the engine's rules (so `put` throws the
+ * same coded errors, synchronously) and carried out by the stage's `ctx.memory` in the engine's
+ * thread: reads as of the stage's start, puts applied with its outcome.
+ */
+function workerMemory(rules: MemoryRules, id: number, nodeId: string): MemoryAccess {
+  const read = (op: "get" | "list", store: string, key: string | undefined, prefix: string | undefined): Promise<never> =>
+    new Promise((resolve, reject) => {
+      const n = ++memoryCalls;
+      try {
+        post({ t: "memory", id, n, op, store, ...(key === undefined ? {} : { key }), ...(prefix === undefined ? {} : { prefix }) });
+      } catch (err) {
+        reject(new Error(`ctx.memory.${op}: the call cannot be sent to the engine's thread: ${errorMessage(err)}`));
+        return;
+      }
+      pendingMemory.set(n, { resolve: resolve as (v: unknown) => void, reject });
+    });
+  return Object.freeze({
+    get(store: string, key: string): Promise<JsonValue | undefined> {
+      try {
+        checkStore(rules, store, "get");
+        checkKey(key, "get");
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return read("get", store, key, undefined);
+    },
+    list(store: string, prefix?: string): Promise<readonly KvEntry[]> {
+      try {
+        checkStore(rules, store, "list");
+        if (prefix !== undefined && typeof prefix !== "string") throw new StageError("MEMORY_KEY_INVALID", `ctx.memory.list: the prefix must be a string, got ${typeof prefix}`);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return read("list", store, undefined, prefix);
+    },
+    put(store: string, key: string, value: unknown): void {
+      const w = checkPut(rules, nodeId, store, key, value);
+      post({ t: "memory", id, n: ++memoryCalls, op: "put", store: w.store, key: w.key, value: w.value });
+    },
+  });
+}
 
 function run(call: Extract<ToHandlerWorker, { t: "call" }>): void {
   const id = call.id;
   current = id;
   pendingTools.clear();
+  pendingMemory.clear();
   let done = false;
   const finish = (value: unknown): void => {
     if (done) return;
@@ -126,7 +172,7 @@ function run(call: Extract<ToHandlerWorker, { t: "call" }>): void {
     nodeId: call.nodeId,
     signal: new AbortController().signal,
     context: deepFreeze(call.context) as JsonValue,
-    memory: NO_MEMORY,
+    memory: call.memory === undefined ? NO_MEMORY : workerMemory(call.memory as MemoryRules, id, call.nodeId),
     ...(answers.length > 0 ? { resumeValue: answers[answers.length - 1]! } : {}),
     interrupt(payload?: unknown): JsonValue {
       const i = interrupts++;
@@ -182,6 +228,15 @@ if (mod !== undefined) {
       return;
     }
     if (msg.id !== current) return;
+    if (msg.t === "memory-result" || msg.t === "memory-error") {
+      const waiting = pendingMemory.get(msg.n);
+      if (waiting === undefined) return;
+      pendingMemory.delete(msg.n);
+      // Values are sealed (frozen) in the engine's thread; keep them frozen here too.
+      if (msg.t === "memory-result") waiting.resolve(deepFreeze(msg.value));
+      else waiting.reject(toolError(parseWireError(msg.error) ?? { message: "the memory read failed" }));
+      return;
+    }
     const pending = pendingTools.get(msg.n);
     if (pending === undefined) return;
     pendingTools.delete(msg.n);

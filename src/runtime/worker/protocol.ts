@@ -41,10 +41,15 @@ export type ToHandlerWorker =
       readonly taskId: string;
       readonly nodeId: string;
       readonly answers: readonly unknown[];
+      /** How `ctx.memory` calls are checked (`MemoryRules`), when memory.yaml declares kv stores. */
+      readonly memory?: unknown;
     }
   /** The result of tool call `n` made by call `id`. */
   | { readonly t: "tool-result"; readonly id: number; readonly n: number; readonly value: unknown }
-  | { readonly t: "tool-error"; readonly id: number; readonly n: number; readonly error: WireError };
+  | { readonly t: "tool-error"; readonly id: number; readonly n: number; readonly error: WireError }
+  /** The answer to memory read `n` (`get`: the value or undefined; `list`: the entries) of call `id`. */
+  | { readonly t: "memory-result"; readonly id: number; readonly n: number; readonly value: unknown }
+  | { readonly t: "memory-error"; readonly id: number; readonly n: number; readonly error: WireError };
 
 /** Worker -> main thread. */
 export type FromHandlerWorker =
@@ -60,7 +65,12 @@ export type FromHandlerWorker =
   /** Call `id` called `ctx.interrupt(payload)` past the answers it was given. */
   | { readonly t: "interrupt"; readonly id: number; readonly payload: unknown }
   /** Call `id` calls tool `toolId` (its `n`-th tool call). */
-  | { readonly t: "tool"; readonly id: number; readonly n: number; readonly toolId: string; readonly args: unknown };
+  | { readonly t: "tool"; readonly id: number; readonly n: number; readonly toolId: string; readonly args: unknown }
+  /**
+   * Call `id` uses `ctx.memory` (its `n`-th memory call): `get` and `list` are answered with
+   * `memory-result`/`memory-error`; `put` (checked in the worker already) is not answered.
+   */
+  | { readonly t: "memory"; readonly id: number; readonly n: number; readonly op: "get" | "list" | "put"; readonly store: string; readonly key?: string; readonly prefix?: string; readonly value?: unknown };
 
 /** Longest message or stack kept from a worker; longer ones are cut. */
 export const MAX_WIRE_STRING = 16_384;
@@ -76,6 +86,7 @@ const KEYS: Readonly<Record<FromHandlerWorker["t"], readonly string[]>> = {
   error: ["t", "id", "error"],
   interrupt: ["t", "id", "payload"],
   tool: ["t", "id", "n", "toolId", "args"],
+  memory: ["t", "id", "n", "op", "store", "key", "prefix", "value"],
 };
 
 const ERROR_KEYS: readonly string[] = ["message", "code", "stack", "engineCode"];
@@ -126,6 +137,13 @@ export function parseFromHandlerWorker(msg: unknown): FromHandlerWorker | string
       case "tool":
         if (!isId(msg.n) || typeof msg.toolId !== "string" || msg.toolId.length > 1000) return 'malformed "tool" message';
         return { t: "tool", id: id as number, n: msg.n as number, toolId: msg.toolId, args: msg.args };
+      case "memory": {
+        const { op, store, key, prefix } = msg;
+        if (!isId(msg.n) || (op !== "get" && op !== "list" && op !== "put") || typeof store !== "string" || store.length > 1000) return 'malformed "memory" message';
+        if ((op !== "list" && typeof key !== "string") || (key !== undefined && (typeof key !== "string" || key.length > 4096))) return 'malformed "memory" message';
+        if (prefix !== undefined && (op !== "list" || typeof prefix !== "string" || prefix.length > 4096)) return 'malformed "memory" message';
+        return { t: "memory", id: id as number, n: msg.n as number, op, store, ...(key === undefined ? {} : { key: key as string }), ...(prefix === undefined ? {} : { prefix: prefix as string }), ...(op === "put" ? { value: msg.value } : {}) };
+      }
     }
   } catch {
     return "a message that cannot be inspected";
