@@ -267,7 +267,11 @@ export class Run implements ForkJoinHost, MemoryHost {
     else this.emittedLocal++;
   }
 
-  /** Persists what was committed since the last call; events reach plugins after it is stored. */
+  /**
+   * Persists what was committed since the last call; events reach plugins after it is stored.
+   * A journal record carries the commits' `project`/`global` memory writes (same transaction);
+   * without a journal they are applied to the store here.
+   */
   private persist(): void | Promise<void> {
     const journal = this.journal;
     const mem = this.mem;
@@ -361,7 +365,8 @@ export class Run implements ForkJoinHost, MemoryHost {
 
   /** Persists the commits made since the last persist, if any (see the group commit in {@link loop}). */
   private flush(): void | Promise<void> {
-    return this.holding ? this.persist() : undefined;
+    // Without a journal nothing is held, but kv memory writes may wait to be applied to the store.
+    return this.holding || (this.mem !== undefined && this.mem.hasPending) ? this.persist() : undefined;
   }
 
   private async loop(): Promise<void> {
@@ -407,6 +412,7 @@ export class Run implements ForkJoinHost, MemoryHost {
           }
           this.beginCommit();
           this.commit(s);
+          if (this.mem !== undefined) this.committedMemory();
         }
         this.beginCommit();
         this.forkJoin.advance(false, hasReady);
@@ -602,15 +608,13 @@ export class Run implements ForkJoinHost, MemoryHost {
 
   // ---------------------------------------------------------------- commit (logical order)
 
-  private commit(s: Stage): void {
-    this.commitStage(s);
-    if (this.mem !== undefined) {
-      this.waveDone++;
-      this.mem.recheck();
-    }
+  /** After a commit, with kv memory: reads waiting for it may go. */
+  private committedMemory(): void {
+    this.waveDone++;
+    this.mem!.recheck();
   }
 
-  private commitStage(s: Stage): void {
+  private commit(s: Stage): void {
     const { task, node } = s;
     const o = s.outcome!;
     if (!s.approved) {

@@ -111,30 +111,19 @@ export class StageExecutor {
     return this.runSignal.aborted;
   }
 
-  /** Executes `stage`; synchronous when everything it calls is. Never throws or rejects. */
-  execute(stage: Stage): StageOutcome | Promise<StageOutcome> {
+  /**
+   * Executes `stage`; synchronous when everything it calls is. Never throws or rejects. `pre`:
+   * its context, when it names kv stores (assembled first, see {@link memoryContext}).
+   */
+  execute(stage: Stage, pre?: Preassembled): StageOutcome | Promise<StageOutcome> {
     const memory = this.memory;
-    if (memory !== undefined && stage.node.context !== "none" && stage.preFailed === undefined) {
+    if (memory !== undefined && pre === undefined && stage.node.context !== "none" && stage.preFailed === undefined) {
       const stores = this.services.contextStores?.(stage.node.context);
       // A profile naming kv stores: their entries as of the stage's start (which may mean
       // waiting for earlier commits) become part of the context before the stage runs.
-      if (stores !== undefined) return this.memoryContext(memory, stage, stores).then((pre) => this.run(stage, pre));
+      if (stores !== undefined) return this.memoryContext(memory, stage, stores).then((p) => this.execute(stage, p));
     }
-    return this.run(stage, undefined);
-  }
 
-  private async memoryContext(memory: RunMemory, stage: Stage, stores: readonly string[]): Promise<Preassembled> {
-    try {
-      const access = (stage.access ??= new StageMemory(memory, stage));
-      const entries = new Map<string, readonly KvEntry[]>();
-      for (const id of stores) entries.set(id, await access.entries(memory.plan.store(id, "list"), ""));
-      return { context: this.services.assembleWithMemory!(stage.node.context, entries) };
-    } catch (err) {
-      return { error: err };
-    }
-  }
-
-  private run(stage: Stage, pre: Preassembled | undefined): StageOutcome | Promise<StageOutcome> {
     const startedMs = performance.now();
     const startedAt = isoNow();
     stage.startedAt = startedAt;
@@ -196,6 +185,17 @@ export class StageExecutor {
       return this.finish(stage, raw, startedAt, startedMs, scope);
     }
     return this.race(stage, raw, sig, startedAt, startedMs, scope, fallback);
+  }
+
+  private async memoryContext(memory: RunMemory, stage: Stage, stores: readonly string[]): Promise<Preassembled> {
+    try {
+      const access = (stage.access ??= new StageMemory(memory, stage));
+      const entries = new Map<string, readonly KvEntry[]>();
+      for (const id of stores) entries.set(id, await access.entries(memory.plan.store(id, "list"), ""));
+      return { context: this.services.assembleWithMemory!(stage.node.context, entries) };
+    } catch (err) {
+      return { error: err };
+    }
   }
 
   /**
