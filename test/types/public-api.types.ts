@@ -73,6 +73,18 @@ export function eventsAreReadonly(e: EventOf<"node.completed">): void {
 
 /** Handlers take JSON and may return anything (checked at run time); options are typed. */
 export const handler: NodeHandler = (input: JsonValue, ctx) => (ctx.signal.aborted ? null : { input, node: ctx.nodeId });
+
+/** ctx.memory: reads are promises of JSON (or undefined), put is synchronous, list gives { key, value }. */
+export const remember: NodeHandler = async (_input, ctx) => {
+  const v: JsonValue | undefined = await ctx.memory.get("facts", "k");
+  const put: void = ctx.memory.put("facts", "k", { n: 1 });
+  const entries: readonly { readonly key: string; readonly value: JsonValue }[] = await ctx.memory.list("facts", "prefix:");
+  // @ts-expect-error get needs a key
+  void ctx.memory.get("facts");
+  // @ts-expect-error the entries are read-only
+  entries[0]!.key = "x";
+  return { v: v ?? null, put: put ?? null, n: entries.length };
+};
 export const options: EngineOptions = { handlers: { a: handler }, maxConcurrency: 4, maxEvents: 1000 };
 // @ts-expect-error unknown option names are rejected
 export const badOptions: EngineOptions = { handler: {} };
