@@ -25,7 +25,7 @@ import { edgeRef, ForkJoin, type ForkJoinHost } from "./ForkJoin.js";
 import { StageExecutor, type RunServices } from "./StageExecutor.js";
 import { recordOutcome, replayOutcome, stageKey, type Answer, type JournalRecord, type RecordedOutcome, type RunCheckpoint, type RunJournal } from "./journal.js";
 import { RunMemory, withTaskWrites, type MemoryBackend, type MemoryBatch, type MemoryHost, type MemoryPlan } from "./memory.js";
-import { info, Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
+import { info, NEVER, Stage, type StageOutcome, TaskState, type ForkFrame } from "./task.js";
 import { transition, type Plan } from "./transition.js";
 import type { HistoryEntry, InterruptInfo, RunResult, ToolCallRecord } from "./types.js";
 
@@ -36,7 +36,6 @@ export { StageScope } from "./task.js";
 export type Scheduling = "eager" | "waves";
 
 const EMPTY_CALLS: readonly ToolCallRecord[] = Object.freeze([]);
-const NEVER: AbortSignal = new AbortController().signal;
 const noop = (): void => {};
 const NO_ANSWERS: readonly JsonValue[] = Object.freeze([]);
 

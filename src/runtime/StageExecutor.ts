@@ -17,7 +17,7 @@ import { isoNow } from "../telemetry/clock.js";
 import type { TelemetryBus } from "../telemetry/TelemetryBus.js";
 import { isToolAllowed } from "../tools/allowList.js";
 import { MEMORY_RULES, NO_MEMORY, StageMemory, type KvEntry, type MemoryAccess, type MemoryRules, type RunMemory } from "./memory.js";
-import { info, InterruptSignal, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
+import { info, InterruptSignal, NEVER, Outcome, StageScope, type Stage, type StageOutcome } from "./task.js";
 import type { HandlerContext, NodeHandler } from "./types.js";
 
 /** Services a run needs from the engine. Internal. */
@@ -41,7 +41,6 @@ export interface RunServices {
   readonly maxConcurrency: number;
 }
 
-const NEVER: AbortSignal = new AbortController().signal;
 const ENGINE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {

@@ -175,6 +175,12 @@ export class Stage {
   ) {}
 }
 
+/**
+ * The signal of a run nobody can cancel. One shared constant: the executor recognises it (and
+ * adds no listener to it), so it must be the very object the loop passes.
+ */
+export const NEVER: AbortSignal = new AbortController().signal;
+
 /** A frozen `{ code, message[, path] }`. */
 export function info(code: string, message: string, path?: string): ErrorInfo {
   return freezeShell(path === undefined ? { code, message } : { code, message, path });

@@ -37,4 +37,49 @@ describe("run signals", () => {
       process.off("warning", onWarning);
     }
   });
+
+  it("adds no listener per stage when the run has no signal (20 async stages in flight at once)", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on("warning", onWarning);
+    try {
+      const workflow = [
+        "nodes:",
+        "  - { id: s, kind: deterministic, role: start }",
+        "  - { id: fan, kind: deterministic, role: split }",
+        "  - { id: work, kind: deterministic, role: linear, timeout_ms: 10000 }",
+        "  - { id: gather, kind: deterministic, role: merge }",
+        "  - { id: done, kind: deterministic, role: exit }",
+        "edges:",
+        "  - { from: s, to: fan }",
+        "  - { from: fan, to: work }",
+        "  - { from: work, to: gather }",
+        "  - { from: gather, to: done }",
+      ].join("\n");
+      let inFlight = 0;
+      let most = 0;
+      const handlers = {
+        fan: () => Array.from({ length: 20 }, (_, i) => i),
+        work: async (input: unknown) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((r) => setImmediate(r));
+          inFlight--;
+          return (input as number) * 2;
+        },
+      };
+      const { result } = await runWorkflow({ "workflow.yaml": workflow }, {}, { handlers });
+      assert.equal(result.status, "success");
+      assert.equal(most, 20, "the 20 stages were in flight together");
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(
+        warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message),
+        [],
+      );
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
 });
