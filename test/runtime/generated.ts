@@ -320,6 +320,25 @@ export async function resumeSpec(dir: string, spec: Spec, behaviors: Map<string,
 }
 
 /**
+ * Runs `spec` on a {@link CrashingStore} that dies at commit point `cut % n`, `n` being the number
+ * of journal records a whole run wrote. That number depends on timing (group commit: commits with
+ * no wait between them share a record), so a run may end before the chosen point; it is then run
+ * again with the point taken modulo the records that run wrote. Each retry has strictly fewer
+ * records to choose from, so this ends with a run cut short.
+ */
+export async function runCutShort(dir: string, spec: Spec, behaviors: Map<string, Behavior>, cut: number, n: number, options: RunSpecOptions = {}): Promise<{ first: Outcome; store: CrashingStore; at: number; of: number }> {
+  for (let of = n; ; ) {
+    assert.ok(of > 0, "a run writes at least one journal record");
+    const at = cut % of;
+    const store = new CrashingStore(at);
+    const first = await runSpec(dir, spec, behaviors, { ...options, store });
+    if (store.killed) return { first, store, at, of };
+    assert.ok(store.records.length < of, `a run that wrote all ${store.records.length} records did not reach commit point ${at}`);
+    of = store.records.length;
+  }
+}
+
+/**
  * A durable run store kept in memory that "crashes" when asked to write commit point `dieAt`:
  * that append throws and nothing is written afterwards, as if the process had been killed there.
  * `survivor()` is what a new process would find.
@@ -335,6 +354,10 @@ export class CrashingStore implements RunStore {
   readonly applied: string[] = [];
   private dead = false;
   constructor(private readonly dieAt: number) {}
+  /** The store "crashed" (a run tried to write commit point `dieAt`). */
+  get killed(): boolean {
+    return this.dead;
+  }
   memoryGet(scope: "project" | "global", projectId: string, store: string, key: string): JsonValue | undefined {
     const v = this.memory.get(`${scope}|${scope === "global" ? "" : projectId}|${store}|${key}`);
     return v === undefined ? undefined : (JSON.parse(v) as JsonValue);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { removeDir, writeConfigDir } from "../helpers.js";
-import { checkOutcome, compile, CrashingStore, memoryFor, normalized, resumeSpec, runSpec, specArb } from "./generated.js";
+import { checkOutcome, compile, CrashingStore, memoryFor, normalized, resumeSpec, runCutShort, runSpec, specArb } from "./generated.js";
 
 describe("property: random valid workflows", () => {
   it("load, terminate with a valid status, emit well-formed events, and run deterministically", async () => {
@@ -95,9 +95,7 @@ describe("property: a run cut short at any commit point resumes to the same resu
           // First process: dies when it tries to write commit point `cut % n`.
           const probe = new CrashingStore(Number.POSITIVE_INFINITY);
           await runSpec(dir, spec, behaviors, { pacing: "sync", store: probe });
-          const n = probe.records.length;
-          const store = new CrashingStore(cut % n);
-          const first = await runSpec(dir, spec, behaviors, { pacing: "uneven", store });
+          const { first, store, at, of } = await runCutShort(dir, spec, behaviors, cut, probe.records.length, { pacing: "uneven" });
           const runId = first.result.runId;
           const survivor = store.survivor();
           const committed = new Set(survivor.outcomeKeys(runId));
@@ -113,7 +111,7 @@ describe("property: a run cut short at any commit point resumes to the same resu
           assert.deepEqual(
             strip(normalized({ result: second.result, events })),
             strip(normalized(reference)),
-            `resumed run differs (cut at commit point ${cut % n} of ${n})`,
+            `resumed run differs (cut at commit point ${at} of ${of})`,
           );
         } finally {
           await removeDir(dir);
@@ -165,9 +163,7 @@ describe("property: kv memory keeps the determinism guarantee (CONTRACT §10, §
         try {
           const whole = new CrashingStore(Number.POSITIVE_INFINITY);
           const reference = await runSpec(dir, spec, behaviors, { pacing: "uneven", store: whole, memoryWriters });
-          const n = whole.records.length;
-          const store = new CrashingStore(cut % n);
-          const first = await runSpec(dir, spec, behaviors, { pacing: "uneven", store, memoryWriters });
+          const { first, store, at, of } = await runCutShort(dir, spec, behaviors, cut, whole.records.length, { pacing: "uneven", memoryWriters });
           const runId = first.result.runId;
           const survivor = store.survivor();
           const prefix = [...survivor.events(runId)];
@@ -175,7 +171,7 @@ describe("property: kv memory keeps the determinism guarantee (CONTRACT §10, §
           const events = [...prefix, ...second.events].map((e, i) => ({ ...e, seq: i + 1 }));
           checkOutcome({ result: second.result, events });
           const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v: unknown) => (k === "seq" || k === "stack" ? undefined : v)));
-          assert.deepEqual(strip(normalized({ result: second.result, events })), strip(normalized(reference)), `resumed run differs (cut at commit point ${cut % n} of ${n})`);
+          assert.deepEqual(strip(normalized({ result: second.result, events })), strip(normalized(reference)), `resumed run differs (cut at commit point ${at} of ${of})`);
           // The store holds exactly the reference run's memory, each write applied once.
           assert.deepEqual([...survivor.memory].sort(), [...whole.memory].sort(), "final memory differs");
           assert.deepEqual(survivor.applied, whole.applied, "memory writes lost or applied twice");
