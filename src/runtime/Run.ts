@@ -536,7 +536,8 @@ export class Run implements ForkJoinHost, MemoryHost {
     this.running++;
     const recorded = this.checkpoint?.outcomes.get(stageKey(s.task.id, s.node.id, s.answers.length));
     if (recorded !== undefined) {
-      // Committed before the crash or interrupt: never executed again.
+      // Committed before the crash or interrupt: never executed again (nor journaled again).
+      s.replayed = true;
       this.settle(s, replayOutcome(recorded, s.task.id, s.node.id));
       return;
     }
@@ -617,8 +618,8 @@ export class Run implements ForkJoinHost, MemoryHost {
     const { task, node } = s;
     const o = s.outcome!;
     if (!s.approved) {
-      if (this.journal !== undefined) this.batchOutcomes.push({ key: stageKey(task.id, node.id, s.answers.length), outcome: o });
-      else this.committed.push(s);
+      if (this.journal === undefined) this.committed.push(s);
+      else if (!s.replayed) this.batchOutcomes.push({ key: stageKey(task.id, node.id, s.answers.length), outcome: o });
     }
     if (o.scope && !s.approved) for (const [type, payload, at] of o.scope.events) this.emit(type, task.id, node.id, payload as never, at);
     if (o.interrupt !== undefined || (node.interrupt === "after" && !s.approved && o.ok)) {

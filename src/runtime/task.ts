@@ -158,6 +158,8 @@ export class Stage {
   taskMem: TaskMemory | undefined = undefined;
   /** Its `ctx.memory`, once used (also holds whether it gave its execution slot back while waiting). */
   access: StageMemory | undefined = undefined;
+  /** Its outcome came from the journal (committed before a crash or interrupt): not journaled again. */
+  replayed = false;
   constructor(
     readonly task: TaskState,
     readonly node: GraphNode,

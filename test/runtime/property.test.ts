@@ -107,6 +107,9 @@ describe("property: a run cut short at any commit point resumes to the same resu
           const events = [...prefix, ...second.events].map((e, i) => ({ ...e, seq: i + 1 }));
           checkOutcome({ result: second.result, events });
           for (const k of executed) assert.ok(!committed.has(k), `committed stage ${k.split("\u0000").join("/")} ran again`);
+          // The journal holds each committed outcome once: a resumed run does not record replayed ones again.
+          const keys = survivor.outcomeKeys(runId);
+          assert.equal(new Set(keys).size, keys.length, "an outcome was journaled twice");
           const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v: unknown) => (k === "seq" || k === "stack" ? undefined : v)));
           assert.deepEqual(
             strip(normalized({ result: second.result, events })),
