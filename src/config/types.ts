@@ -215,6 +215,11 @@ export interface ToolManifest {
   readonly headers?: Readonly<Record<string, string>>;
   /** `type: mcp`: connect and per-call timeout in ms (default 30,000). */
   readonly timeout_ms?: number;
+  /**
+   * `type: mcp`: largest result kept, in bytes of its JSON (default 1 MiB); a larger result is a
+   * `TOOL_FAILED` (for an agent: an error the model sees), never kept in history or events.
+   */
+  readonly max_result_bytes?: number;
 }
 
 /** `permissions:` of a tool in tools.yaml. */

@@ -89,6 +89,9 @@ export const MCP_MAX_TOOLS = 10_000;
 /** Default connect and call timeout. */
 export const MCP_DEFAULT_TIMEOUT_MS = 30_000;
 
+/** Default `max_result_bytes`: the largest result (bytes of its JSON) a call may return. */
+export const MCP_DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+
 /**
  * Starts or connects one server and lists its tools.
  *
@@ -96,6 +99,7 @@ export const MCP_DEFAULT_TIMEOUT_MS = 30_000;
  */
 export async function connectMcpServer(sdk: Sdk, m: ToolManifest, configDir: string): Promise<McpConnection> {
   const timeout = m.timeout_ms ?? MCP_DEFAULT_TIMEOUT_MS;
+  const maxResultBytes = m.max_result_bytes ?? MCP_DEFAULT_MAX_RESULT_BYTES;
   const client: Client = new sdk.Client({ name: "agent-engine", version: "1" }, { capabilities: {} });
   let stderrTail = "";
   let pid: () => number | undefined = () => undefined;
@@ -159,7 +163,12 @@ export async function connectMcpServer(sdk: Sdk, m: ToolManifest, configDir: str
         const text = content.map((c) => (c && typeof c === "object" && (c as { type?: unknown }).type === "text" ? String((c as { text?: unknown }).text) : "")).filter(Boolean).join("\n");
         throw failed(`${m.id}.${name}`, `MCP server "${m.id}" reported an error: ${text || "(no message)"}`);
       }
-      return { content, ...(res.structuredContent !== undefined ? { structuredContent: res.structuredContent } : {}) };
+      const result = { content, ...(res.structuredContent !== undefined ? { structuredContent: res.structuredContent } : {}) };
+      // The SDK has parsed the whole message by now; what is bounded is what the run keeps (the
+      // agent's history sent on every later request, the result in events and outputs).
+      const bytes = Buffer.byteLength(JSON.stringify(result));
+      if (bytes > maxResultBytes) throw failed(`${m.id}.${name}`, `MCP server "${m.id}": the result of ${name} is ${bytes} bytes of JSON, over max_result_bytes ${maxResultBytes}`);
+      return result;
     },
     close() {
       closed ??= (async () => {

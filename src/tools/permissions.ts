@@ -28,7 +28,7 @@ export const PERMISSION_DEFAULTS = Object.freeze({
   max_output_bytes: 1024 * 1024,
 });
 
-const MCP_ONLY_KEYS = ["command", "url", "env", "cwd", "headers", "timeout_ms"] as const;
+const MCP_ONLY_KEYS = ["command", "url", "env", "cwd", "headers", "timeout_ms", "max_result_bytes"] as const;
 
 /** Where a problem is in tools.yaml: file and line of a JSON pointer. */
 export interface ToolsFileLocator {

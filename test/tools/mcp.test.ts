@@ -96,6 +96,52 @@ describe("MCP servers", () => {
     }
   });
 
+  it("a result over max_result_bytes is a TOOL_FAILED naming its size and the limit; smaller ones pass; the key is refused on other tools", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": WF("[fx.*]"),
+      "tools.yaml": `tools:\n  - { id: fx, type: mcp, command: [node, ${JSON.stringify(SERVER)}], max_result_bytes: 400 }\n`,
+    });
+    const bad = await writeConfigDir({
+      "workflow.yaml": WF("[ls]"),
+      "tools.yaml": "tools:\n  - { id: ls, type: list_dir, permissions: { filesystem_root: . }, max_result_bytes: 10 }\n",
+    });
+    const engine = await Engine.fromConfigDir(dir, {
+      logger: silentLogger,
+      handlers: {
+        work: async (_input: unknown, ctx: { callTool(id: string, args?: unknown): Promise<unknown> }) => {
+          const small = await ctx.callTool("fx.echo", { text: "short" });
+          try {
+            await ctx.callTool("fx.echo", { text: "x".repeat(1000) });
+            return { small, big: "returned" };
+          } catch (err) {
+            return { small, big: (err as { code: string }).code };
+          }
+        },
+      },
+    });
+    try {
+      const result = await engine.run({});
+      assert.equal(result.status, "success");
+      assert.deepEqual(result.output, { small: { content: [{ type: "text", text: "short" }], structuredContent: { echoed: "short" } }, big: "TOOL_FAILED" });
+      const failed = engine.getEvents({ type: "tool.failed" }).map((e) => e.payload as { tool: string; error: { code: string; message: string } });
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]!.tool, "fx.echo");
+      assert.match(failed[0]!.error.message, /the result of echo is \d+ bytes of JSON, over max_result_bytes 400/);
+      // The oversized result is kept nowhere: only the small call completed.
+      assert.deepEqual(engine.getEvents({ type: "tool.completed" }).map((e) => (e.payload as { result: unknown }).result), [{ content: [{ type: "text", text: "short" }], structuredContent: { echoed: "short" } }]);
+      await assert.rejects(Engine.fromConfigDir(bad, { logger: silentLogger }), (err: unknown) => {
+        assert.ok(err instanceof EngineError);
+        assert.deepEqual(err.details.map((d) => [d.code, d.path]), [["CONFIG_SCHEMA", "/tools/0/max_result_bytes"]]);
+        assert.match(err.details[0]!.message, /`max_result_bytes` is only for MCP servers/);
+        return true;
+      });
+    } finally {
+      await engine.shutdown();
+      await removeDir(dir);
+      await removeDir(bad);
+    }
+  });
+
   it("<id>.* allows the server's tools on every path: the start node, an agent node, a stage run again after resume; other nodes are refused", async () => {
     const dir = await writeConfigDir({
       "workflow.yaml": `
