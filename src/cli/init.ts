@@ -183,7 +183,7 @@ intake -> classify --question--> answer --------------------------> reply
 ## Try it
 
 \`\`\`sh
-npx agent-engine run . --input-file input.json          # an incident: branch + merge
+npx agent-engine run .                                  # an incident (input.json, the default input): branch + merge
 npx agent-engine run . --input-file question.json       # a question: one agent answers
 npx agent-engine run . --input-file input.json --events run.jsonl
 npx agent-engine inspect run.jsonl                      # what happened, node by node
@@ -235,6 +235,6 @@ export async function initCommand(dir: string, io: CliIO): Promise<void> {
   const rel = relative(io.cwd(), target) || ".";
   io.stdout(
     `created ${rel}/ (${Object.keys(files).length} files): a decision, a branch and merge, scripted agents, a tool and a plugin\n` +
-      `next:\n  npx agent-engine run ${rel} --input-file ${join(rel, "input.json")}\n  npx agent-engine validate ${rel}\n  see ${join(rel, "README.md")}\n`,
+      `next:\n  npx agent-engine run ${rel}\n  npx agent-engine validate ${rel}\n  see ${join(rel, "README.md")}\n`,
   );
 }

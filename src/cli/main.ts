@@ -50,7 +50,7 @@ export function buildProgram(io: CliIO): Command {
     .command("run")
     .description("run one task and print the result as JSON on stdout (exit 0 success, 1 failure or partial, 2 invalid config or usage, 3 interrupted, 130 cancelled)")
     .argument("<configDir>", "config directory holding workflow.yaml")
-    .option("--input <json>", "task input as JSON text")
+    .option("--input <json>", "task input as JSON text (default: <configDir>/input.json if there is one, else {})")
     .option("--input-file <path>", "read the task input from a JSON (or YAML) file; - reads JSON from stdin")
     .option("--start <node>", "start node id (default: the default start)")
     .option("--events <file.jsonl>", "append every event of the run to this file as it happens (JSON lines)")

@@ -63,8 +63,18 @@ async function readStdin(io: CliIO): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function readInput(opts: RunCommandOptions, io: CliIO): Promise<unknown> {
+/**
+ * The task input: `--input`, else `--input-file`, else the config dir's own `input.json` if it
+ * has one (said on stderr unless `--quiet`), else `{}`.
+ */
+async function readInput(configDir: string, opts: RunCommandOptions, io: CliIO): Promise<unknown> {
   if (opts.input !== undefined && opts.inputFile !== undefined) usage(io, "give either --input or --input-file, not both");
+  if (opts.input === undefined && opts.inputFile === undefined) {
+    const own = resolve(io.cwd(), configDir, "input.json");
+    if (!existsSync(own)) return {};
+    if (!opts.quiet) io.stderr(`input: ${join(configDir, "input.json")} (no --input or --input-file given)\n`);
+    return readInput(configDir, { ...opts, inputFile: own }, io);
+  }
   if (opts.input !== undefined) {
     try {
       return JSON.parse(opts.input) as unknown;
@@ -113,7 +123,7 @@ export function progressMode(opts: { quiet?: boolean; progress?: string }, io: C
 
 /** `agent-engine run` */
 export async function runCommand(configDir: string, opts: RunCommandOptions, io: CliIO): Promise<void> {
-  await startCommand(configDir, opts, io, async () => ({ kind: "run", input: await readInput(opts, io) }));
+  await startCommand(configDir, opts, io, async () => ({ kind: "run", input: await readInput(configDir, opts, io) }));
 }
 
 /** `agent-engine resume <configDir> <runId> [--answer JSON]` */

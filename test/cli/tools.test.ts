@@ -2,7 +2,7 @@
  * `graph`, `inspect`, `init` and the examples, through the real CLI.
  */
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -172,8 +172,11 @@ describe("init", () => {
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /1 decision.*1 branch, 1 merge/);
     assert.match(v.stdout, /agents: 3, tools: 1, schemas: 1, plugins: 1/);
-    const incident = await cli(["run", dir, "--input-file", join(dir, "input.json"), "--events", join(dir, "run.jsonl")]);
+    assert.match(created.stdout, /next:\n {2}npx agent-engine run \S*demo\n/, "the first command it suggests is a bare run");
+    // No input given: the project's own input.json (said on stderr).
+    const incident = await cli(["run", dir, "--events", join(dir, "run.jsonl")]);
     assert.equal(incident.code, 0, incident.stderr);
+    assert.match(incident.stderr, /input: \S*demo\/input\.json \(no --input or --input-file given\)/);
     const out = (JSON.parse(incident.stdout) as { output: { kind: string; runbook: string; status_note: string } }).output;
     assert.equal(out.kind, "incident");
     assert.match(out.runbook, /RB-7/);
@@ -183,7 +186,14 @@ describe("init", () => {
     assert.equal(question.code, 0, question.stderr);
     assert.equal((JSON.parse(question.stdout) as { kind: string }).kind, "question");
     const readme = await readFile(join(dir, "README.md"), "utf8");
-    assert.match(readme, /agent-engine run \. --input-file input\.json/);
+    assert.match(readme, /agent-engine run \. +# an incident \(input\.json, the default input\)/);
+    assert.match(readme, /agent-engine run \. --input-file question\.json/);
+    // Without an input.json the input is {} (here it fails the starter's schema_in, as it should).
+    await rm(join(dir, "input.json"));
+    const bare = await cli(["run", dir, "--quiet"]);
+    assert.equal(bare.code, 1);
+    assert.doesNotMatch(bare.stderr, /input: /);
+    assert.match(bare.stderr, /SCHEMA_IN_FAILED.*must have required property 'text'/);
     const i = await cli(["inspect", join(dir, "run.jsonl")]);
     assert.equal(i.code, 0, i.stderr);
     assert.match(i.stdout, /runbooks from lookup/);
