@@ -218,9 +218,10 @@ export class Run implements ForkJoinHost, MemoryHost {
       this.mem?.dispose();
     }
 
-    const children = Object.freeze(this.tasks.slice(1).map((t) => t.toResult()));
+    const waiting = this.parked.length > 0 && !root.ended;
+    const children = Object.freeze(this.tasks.slice(1).map((t) => t.toResult(waiting)));
     const r = root.toResult();
-    if (this.parked.length > 0 && !root.ended) {
+    if (waiting) {
       const interrupts = Object.freeze(this.parked.map((p) => p.info));
       return Object.freeze({ ...r, runId: this.runId, status: "interrupted" as const, children, interrupt: interrupts[0]!, interrupts });
     }

@@ -60,9 +60,10 @@ export class TaskState {
   lastNode(): string | undefined {
     return this.history[this.history.length - 1]?.nodeId;
   }
-  toResult(): TaskResult {
+  /** `waiting`: the run is suspended for an answer, so a task that has not ended is `interrupted`. */
+  toResult(waiting = false): TaskResult {
     const history = Object.freeze(this.history.slice());
-    const status = this.status ?? "failure";
+    const status = this.status ?? (waiting ? "interrupted" : "failure");
     const error = this.error;
     const fork = this.fork;
     // One literal per shape (no spreads: this runs once per task).

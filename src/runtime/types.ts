@@ -103,7 +103,11 @@ export interface HistoryEntry {
 /** A finished task (root, clone or subtask). */
 export interface TaskResult {
   readonly taskId: string;
-  readonly status: Status;
+  /**
+   * `interrupted` only in the result of a run that waits for an answer, for a task that has not
+   * ended yet (it waits at an interrupt, or for a task that does, e.g. at a merge).
+   */
+  readonly status: Status | "interrupted";
   readonly input: JsonValue;
   readonly output: JsonValue;
   readonly history: readonly HistoryEntry[];

@@ -51,6 +51,10 @@ describe("interrupt: before", () => {
       assert.deepEqual(first.interrupt?.payload, { doc: "draft" });
       assert.equal(calls["review"], undefined, "the node has not run");
       assert.equal(calls["other"], 1, "the other branch ran meanwhile");
+      // A task that has not ended is "interrupted" in the result, not "failure".
+      const waits = first.children.find((c) => c.taskId === first.interrupt?.taskId);
+      assert.equal(waits?.status, "interrupted");
+      assert.deepEqual(first.children.map((c) => c.status).sort(), ["interrupted", "success"]);
       const events = engine.getEvents();
       assert.ok(events.some((e) => e.type === "task.completed" && e.taskId !== first.taskId), "the other clone completed");
       assert.ok(!events.some((e) => e.type === "routing.merge"), "the merge waits for the suspended arm");
@@ -63,6 +67,7 @@ describe("interrupt: before", () => {
       const second = await engine.resume(first.runId, { answer: { approved_by: "ana" } });
       assert.equal(second.status, "success");
       assert.equal(second.runId, first.runId);
+      assert.deepEqual(second.children.map((c) => c.status), ["success", "success"]);
       assert.equal(calls["review"], 1);
       assert.equal(calls["other"], 1, "nothing committed runs again");
       assert.deepEqual(seen["review"], { approved_by: "ana" });
