@@ -120,6 +120,10 @@ export async function graphCommand(configDir: string, opts: { format?: "mermaid"
       throw new CliExit(2);
     }
     for (const s of summary.skipped) io.stderr(`warning: ${path} ${s} (skipped)\n`);
+    if (summary.events === 0) {
+      cliError(io, "CLI_INPUT", `--events ${path} holds no agent-engine events`, "write one with: agent-engine run <configDir> --events run.jsonl");
+      throw new CliExit(2);
+    }
     const unknown = [...new Set(summary.nodes.map((n) => n.nodeId).filter((id) => !graph.nodes.has(id)))];
     if (unknown.length > 0) {
       cliError(io, "CLI_INPUT", `--events ${path} records nodes this workflow does not declare: ${unknown.join(", ")}`, "was the run recorded with another config directory?");

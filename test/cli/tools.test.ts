@@ -104,6 +104,15 @@ describe("graph", () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /CLI_INPUT.*does not declare: .*vote_strict/);
   });
+
+  test("an events file without events is refused (exit 2), not drawn as a run that skipped everything", async () => {
+    const events = join(await tempDir(), "garbage.jsonl");
+    await writeFile(events, "garbage\n");
+    const r = await cli(["graph", example("support-triage"), "--events", events]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /CLI_INPUT.*holds no agent-engine events/);
+  });
 });
 
 describe("inspect", () => {
