@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { after, describe, it } from "node:test";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
-import { removeDir } from "../../../test/helpers.js";
+import { removeDir, writeConfigDir } from "../../../test/helpers.js";
 import { FAILING_INPUT, writeObservedConfig } from "../../../test/observability/fixture.js";
 import { Engine } from "../../runtime/Engine.js";
 import type { EngineEvent } from "../../telemetry/events.js";
@@ -192,6 +192,53 @@ plugins:
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+
+  it("memory writes and the interrupt and resume of a real run are events on their task's span", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": [
+        "nodes:",
+        "  - { id: learn, kind: deterministic, role: start }",
+        "  - { id: review, kind: deterministic, role: linear, interrupt: before }",
+        "  - { id: done, kind: deterministic, role: exit }",
+        "edges:",
+        "  - { from: learn, to: review }",
+        "  - { from: review, to: done }",
+        "",
+      ].join("\n"),
+      "memory.yaml": "stores:\n  - { id: facts, kind: kv, scope: project }\n",
+    });
+    dirs.push(dir);
+    const exporter = new KeepingExporter();
+    const engine = await Engine.fromConfigDir(dir, {
+      logger: silentLogger,
+      plugins: [new OtelTracer("otel", { exporter, batch: false })],
+      handlers: {
+        learn: (input, ctx) => {
+          ctx.memory.put("facts", "city", "Lisbon");
+          return input;
+        },
+      },
+    });
+    const first = await engine.run({});
+    assert.equal(first.status, "interrupted");
+    const done = await engine.resume(first.runId, { answer: { approve: true } });
+    assert.equal(done.status, "success");
+    await engine.shutdown();
+    const tasks = exporter.getFinishedSpans().filter((s) => s.name === "task");
+    assert.equal(tasks.length, 1, "one task span, ended when the resumed task completed");
+    const task = tasks[0]!;
+    assert.equal(task.status.code, 1 /* OK */);
+    const events = task.events.map((e) => [e.name, e.attributes?.["agent_engine.node.id"], e.attributes?.["agent_engine.memory.store"] ?? e.attributes?.["agent_engine.interrupt.id"]]);
+    assert.deepEqual(events, [
+      ["memory.written", "learn", "facts"],
+      ["run.interrupted", "review", first.interrupt!.id],
+      ["run.resumed", "review", first.interrupt!.id],
+    ]);
+    const written = task.events[0]!.attributes!;
+    assert.equal(written["agent_engine.memory.scope"], "project");
+    assert.equal(written["agent_engine.memory.key"], "city");
+    assert.equal(task.events[1]!.attributes!["agent_engine.interrupt.kind"], "before");
   });
 
   it("rejects bad config with a clear message", () => {

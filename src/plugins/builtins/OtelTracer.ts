@@ -346,6 +346,22 @@ export class OtelTracer extends PluginBase<OtelTracerConfig> {
         target.addEvent(type, attributes, time);
         return;
       }
+      case "memory.written":
+      case "run.interrupted":
+      case "run.resumed": {
+        // Committed after their node's completion: on the task span (the node id is an attribute).
+        const target = this.taskSpans.get(taskId);
+        if (target === undefined) return;
+        const attributes: Attributes = {};
+        setAttr(attributes, "agent_engine.node.id", nodeId);
+        setAttr(attributes, "agent_engine.memory.store", str(p, "store"));
+        setAttr(attributes, "agent_engine.memory.scope", str(p, "scope"));
+        setAttr(attributes, "agent_engine.memory.key", str(p, "key"));
+        setAttr(attributes, "agent_engine.interrupt.id", str(p, "interruptId"));
+        setAttr(attributes, "agent_engine.interrupt.kind", str(p, "kind"));
+        target.addEvent(type, attributes, time);
+        return;
+      }
       default:
         return;
     }
