@@ -235,4 +235,34 @@ edges:
     assert.match(html, /id="run-status" class="badge success">success</);
     assert.match(html, /<g class="node success" data-node="review"/);
   });
+
+  it("lists each node execution's memory writes (store/key and scope)", async () => {
+    const dir = await writeConfigDir({
+      "workflow.yaml": "nodes:\n  - { id: learn, kind: deterministic, role: start }\n  - { id: done, kind: deterministic, role: exit }\nedges:\n  - { from: learn, to: done }\n",
+      "memory.yaml": "stores:\n  - { id: facts, kind: kv, scope: project }\n  - { id: scratch, kind: kv, scope: task }\n",
+      "plugins.yaml": "plugins:\n  - { id: report, module: agent-engine/plugins#HtmlReport, required: true, config: { dir: reports } }\n",
+    });
+    dirs.push(dir);
+    const engine = await Engine.fromConfigDir(dir, {
+      logger: silentLogger,
+      handlers: {
+        learn: (input, ctx) => {
+          ctx.memory.put("facts", "city", "Lisbon");
+          ctx.memory.put("scratch", "<step>", 1);
+          return input;
+        },
+      },
+    });
+    const plugin = engine.getPluginRegistry().get("report") as HtmlReport;
+    try {
+      assert.equal((await engine.run({})).status, "success");
+    } finally {
+      await engine.shutdown();
+    }
+    const html = await readFile(plugin.files[0]!, "utf8");
+    const learn = html.slice(html.indexOf('class="node-detail success" data-node="learn"'));
+    assert.match(learn, /<p class="memory">memory writes: <code>facts\/city<\/code> \(project\), <code>scratch\/&lt;step&gt;<\/code> \(task\)<\/p>/);
+    const done = html.slice(html.indexOf('data-node="done" data-status'));
+    assert.doesNotMatch(done.slice(0, done.indexOf("</section>")), /memory writes/);
+  });
 });

@@ -73,6 +73,8 @@ interface Exec {
   error?: { code: string; message: string };
   continued?: boolean;
   readonly calls: Call[];
+  /** Its `memory.written` events (applied at its commit). */
+  memory?: { store: string; scope: string; key: string }[];
 }
 
 interface RunState {
@@ -86,6 +88,8 @@ interface RunState {
   readonly tasks: Map<string, { parent?: string; status: string; startNode?: string }>;
   readonly execs: Exec[];
   readonly open: Map<string, Exec>;
+  /** The latest execution of each `taskId SEP nodeId` (memory writes are committed after it ends). */
+  readonly latest: Map<string, Exec>;
   /** Edges known to be followed, from routing and lineage events: `from SEP to`. */
   readonly followed: Set<string>;
   /** Merge inputs that failed: `from SEP to`. */
@@ -232,6 +236,7 @@ export class HtmlReport extends PluginBase<HtmlReportConfig> {
         setIf(exec, "kind", str(p, "kind"));
         run.execs.push(exec);
         run.open.set(event.taskId + SEP + nodeId, exec);
+        run.latest.set(event.taskId + SEP + nodeId, exec);
         if (!run.seenNodes.has(nodeId)) run.seenNodes.set(nodeId, { id: nodeId, ...(exec.role === undefined ? {} : { role: exec.role }), ...(exec.kind === undefined ? {} : { kind: exec.kind }) });
         const prev = run.lastInTask.get(event.taskId);
         if (prev !== undefined) run.consecutive.add(prev + SEP + nodeId);
@@ -312,6 +317,12 @@ export class HtmlReport extends PluginBase<HtmlReportConfig> {
         }
         return;
       }
+      case "memory.written": {
+        const exec = nodeId === undefined ? undefined : run.latest.get(event.taskId + SEP + nodeId);
+        if (exec === undefined) return;
+        (exec.memory ??= []).push({ store: str(p, "store") ?? "?", scope: str(p, "scope") ?? "?", key: str(p, "key") ?? "?" });
+        return;
+      }
       default:
         return;
     }
@@ -366,6 +377,7 @@ function newRun(rootTaskId: string, startedAt: string, input: unknown): RunState
     tasks: new Map(),
     execs: [],
     open: new Map(),
+    latest: new Map(),
     followed: new Set(),
     failedInto: new Set(),
     seenNodes: new Map(),
@@ -675,6 +687,7 @@ function renderReport(run: RunState, graph: Graph, options: RenderOptions): stri
       if (x.error !== undefined) out.push(`<div class="error"><code>${e(x.error.code)}</code> <span class="message">${e(x.error.message)}</span></div>`);
       out.push(`<details${x.status === "failure" ? " open" : ""}><summary>input</summary>${pre(x.input, max)}</details>`);
       if (x.status === "success") out.push(`<details><summary>output</summary>${pre(x.output, max)}</details>`);
+      if (x.memory !== undefined) out.push(`<p class="memory">memory writes: ${x.memory.map((m) => `<code>${e(m.store)}/${e(m.key)}</code> (${e(m.scope)})`).join(", ")}</p>`);
       for (const c of x.calls) {
         const tokens = c.kind === "agent" && (c.inputTokens !== undefined || c.outputTokens !== undefined) ? ` · ${c.inputTokens ?? 0} in / ${c.outputTokens ?? 0} out tokens` : "";
         const price = c.costUsd !== undefined ? ` · $${c.costUsd.toFixed(4)}` : "";
