@@ -27,7 +27,7 @@ export { createConsoleLogger, silentLogger, MemoryLogger, type Logger, type LogL
 export { Engine, type EngineOptions, type EngineShutdownReport, type ResumeOptions, type RunSummary } from "./runtime/Engine.js";
 export { MemoryRunStore, type RunStore, type StoredRun, type StoredRunStatus, type LoadedRun } from "./runtime/runStore.js";
 export type { JournalRecord, RecordedOutcome, Answer } from "./runtime/journal.js";
-export { MAX_MEMORY_KEY_LENGTH, type MemoryAccess, type KvEntry, type KvWrite, type KvBase, type MemoryBackend, type MemoryScope } from "./runtime/memory.js";
+export { MAX_MEMORY_KEY_LENGTH, type MemoryAccess, type KvEntry, type KvWrite, type KvPut, type KvDelete, type KvBase, type MemoryBackend, type MemoryScope } from "./runtime/memory.js";
 export type { NodeHandler, HandlerContext, ToolHandler, ToolContext, ToolCallRecord, HistoryEntry, TaskResult, RunResult, RunOptions, InterruptInfo } from "./runtime/types.js";
 export { BUILTIN_TOOL_TYPES, checkToolManifests, type BuiltinToolType } from "./tools/permissions.js";
 export { isToolAllowed } from "./tools/allowList.js";
@@ -115,6 +115,8 @@ export {
   type CreateRunOptions,
   type StateDelta,
   type MemoryWrite,
+  type MemoryPut,
+  type MemoryDelete,
   type StoredEvent,
   type CommitBatch,
   type StoredRun as DurableRun,

@@ -348,18 +348,20 @@ export class HandlerPool {
 
   /**
    * A `ctx.memory` call of the handler in the worker, made on the stage's own `ctx.memory` (so it
-   * reads as of the stage's start and its puts go with the stage's outcome). Messages come in
-   * order, so a put is applied before a later get of the same handler is answered.
+   * reads as of the stage's start and its puts and deletes go with the stage's outcome). Messages
+   * come in order, so a put or delete is applied before a later get of the same handler is
+   * answered.
    */
   private useMemory(w: PoolWorker, job: Job, msg: Extract<FromHandlerWorker, { t: "memory" }>): void {
     const memory = job.ctx.memory;
-    if (msg.op === "put") {
+    if (msg.op === "put" || msg.op === "delete") {
       try {
-        memory.put(msg.store, msg.key!, msg.value);
+        if (msg.op === "put") memory.put(msg.store, msg.key!, msg.value);
+        else memory.delete(msg.store, msg.key!);
       } catch (err) {
-        // The worker checked the put with the same rules; what is left (the value not JSON after
-        // all) ends the call the way a throw in the handler would.
-        this.kill(w, `sent a ctx.memory.put the engine refused (${errorMessage(err)})`);
+        // The worker checked the call with the same rules; what is left (the value not JSON after
+        // all, the stage ended meanwhile) ends the call the way a throw in the handler would.
+        this.kill(w, `sent a ctx.memory.${msg.op} the engine refused (${errorMessage(err)})`);
       }
       return;
     }

@@ -671,7 +671,7 @@ export class Run implements ForkJoinHost, MemoryHost {
     }
   }
 
-  /** Applies a committed stage's memory writes (a failed stage's are discarded), in their order. */
+  /** Applies a committed stage's memory writes, puts and deletes (a failed stage's are discarded), in their order. */
   private commitMemory(s: Stage, ok: boolean): void {
     const mem = this.mem!;
     const writes = ok ? s.outcome!.writes : undefined;
@@ -681,7 +681,8 @@ export class Run implements ForkJoinHost, MemoryHost {
       // A commit whose events were emitted before (continuing a run) was persisted with them,
       // writes included (one transaction): its writes rebuild the run's view, never the store.
       const persist = this.skip === 0;
-      this.emit("memory.written", s.task.id, s.node.id, { store: w.store, scope: w.scope, key: w.key });
+      // A put's payload stays { store, scope, key }; a delete adds `deleted: true`.
+      this.emit("memory.written", s.task.id, s.node.id, w.deleted === true ? { store: w.store, scope: w.scope, key: w.key, deleted: true } : { store: w.store, scope: w.scope, key: w.key });
       if (w.scope !== "task") mem.commitShared(w, s.wave, persist);
     }
   }

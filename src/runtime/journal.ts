@@ -27,7 +27,11 @@ export interface RecordedOutcome {
   readonly events: readonly (readonly [EventType, JsonValue, string])[];
   readonly toolCalls: readonly ToolCallRecord[];
   readonly interrupt?: { readonly kind: "before" | "handler"; readonly payload: JsonValue };
-  /** Its memory writes (every scope), applied at its commit. */
+  /**
+   * Its memory writes (every scope), applied at its commit: puts `{ store, scope, key, value }`
+   * and deletes `{ store, scope, key, deleted: true }` (records made before deletes existed hold
+   * puts only, and read the same).
+   */
   readonly writes?: readonly KvWrite[];
 }
 
@@ -46,8 +50,9 @@ export interface JournalRecord {
   /** An answer applied here (`run.resumed`). */
   readonly answer?: Answer;
   /**
-   * `project`/`global` memory writes committed here, in commit order, and the values those keys
-   * had before the run first wrote them: written in the same transaction as the rest.
+   * `project`/`global` memory writes (puts and deletes) committed here, in commit order, and the
+   * values those keys had before the run first wrote them: written in the same transaction as the
+   * rest.
    */
   readonly memory?: { readonly writes: readonly KvWrite[]; readonly bases: readonly KvBase[] };
 }

@@ -4,10 +4,10 @@
  *
  * **The rule.** A stage reads memory as it was when the stage logically started: it sees every
  * write committed by a stage of an earlier logical wave (every `memory.written` event emitted
- * before its `node.started`), none committed later, plus its own earlier puts. Its writes are
- * applied when it is committed (successfully: a failed stage's writes are discarded), in the
- * commit order, which is the same under eager and wave scheduling. So memory keeps the
- * determinism guarantee.
+ * before its `node.started`), none committed later, plus its own earlier puts and deletes. Its
+ * writes (puts and deletes) are applied when it is committed (successfully: a failed stage's
+ * writes are discarded), in the commit order, which is the same under eager and wave scheduling.
+ * So memory keeps the determinism guarantee.
  *
  * **Task scope** travels with the task: each stage gets the memory its task had after the
  * previous stage (computed from that stage's outcome as soon as it is known, so no stage waits
@@ -39,13 +39,28 @@ export type { MemoryScope } from "../config/types.js";
 /** Longest key, in characters of its JSON form (the run stores' limit). */
 export const MAX_MEMORY_KEY_LENGTH = 1024;
 
-/** One write of a stage, as committed and journaled. */
-export interface KvWrite {
+/** A put of a stage: `key` gets `value` at the commit. */
+export interface KvPut {
   readonly store: string;
   readonly scope: MemoryScope;
   readonly key: string;
   readonly value: JsonValue;
+  readonly deleted?: undefined;
 }
+
+/** A delete of a stage (`ctx.memory.delete`): `key` has no value after the commit. */
+export interface KvDelete {
+  readonly store: string;
+  readonly scope: MemoryScope;
+  readonly key: string;
+  readonly deleted: true;
+}
+
+/**
+ * One write of a stage, as committed and journaled: a put (`value`) or a delete
+ * (`deleted: true`, no value). Journal records written before deletes existed hold puts only.
+ */
+export type KvWrite = KvPut | KvDelete;
 
 /**
  * The value a `project`/`global` key had in the run store before this run first wrote it
@@ -68,9 +83,9 @@ export interface KvEntry {
 /**
  * `ctx.memory`: the handler's view of the kv stores declared in memory.yaml.
  *
- * Reads see the memory as it was when the stage started (plus the stage's own puts); puts are
- * applied when the stage is committed, and only if it succeeds. Values are JSON, copied and
- * frozen.
+ * Reads see the memory as it was when the stage started (plus the stage's own puts and deletes);
+ * puts and deletes are applied when the stage is committed, and only if it succeeds. Values are
+ * JSON, copied and frozen.
  *
  * @example
  * ```ts
@@ -92,9 +107,20 @@ export interface MemoryAccess {
    * `MEMORY_UNKNOWN_STORE`, `MEMORY_READ_ONLY` (a `static` or `file` store), `MEMORY_NOT_ALLOWED`
    * (the node is not among the store's `writers`, or the stage has ended), `MEMORY_KEY_INVALID`
    * (not a string, empty, or longer than 1024 characters as JSON) or `MEMORY_VALUE_INVALID`.
-   * Several puts of one key in one stage are one write (the last value).
+   * Several puts (and deletes) of one key in one stage are one write: the last one.
    */
   put(store: string, key: string, value: unknown): void;
+  /**
+   * Removes `key` from kv store `store`, applied when the stage is committed (discarded if the
+   * stage fails), like {@link put}: afterwards `get` gives `undefined` and `list` omits the key
+   * (for this stage at once, for later stages as of their start). Deleting a key that has no
+   * value is no error. Several puts and deletes of one key in one stage are one write: the last
+   * one. Throws at once with `MEMORY_UNKNOWN_STORE`, `MEMORY_READ_ONLY` (a `static` or `file`
+   * store), `MEMORY_NOT_ALLOWED` (the node is not among the store's `writers`, or the stage has
+   * ended) or `MEMORY_KEY_INVALID`. Each applied delete is a `memory.written` event with
+   * `deleted: true`.
+   */
+  delete(store: string, key: string): void;
   /** The store's entries, ordered by key (UTF-16 code units), optionally only keys starting with `prefix`. */
   list(store: string, prefix?: string): Promise<readonly KvEntry[]>;
 }
@@ -109,8 +135,9 @@ export interface MemoryBackend {
   /** Every entry of a store (any order). */
   memoryList(scope: "project" | "global", projectId: string, store: string): readonly KvEntry[] | Promise<readonly KvEntry[]>;
   /**
-   * Applies writes at once, in order (stores that do not journal runs). Durable stores receive
-   * the writes in the journal record of the commit instead ({@link JournalRecord.memory}).
+   * Applies writes at once, in order (stores that do not journal runs): a put sets the key, a
+   * delete (`deleted: true`) removes it. Durable stores receive the writes in the journal record
+   * of the commit instead ({@link JournalRecord.memory}).
    */
   memoryApply?(projectId: string, writes: readonly KvWrite[]): void | Promise<void>;
 }
@@ -191,7 +218,7 @@ export class MemoryPlan {
   }
 
   /** The kv store `id`, or a coded error saying why there is none. */
-  store(id: unknown, op: "get" | "put" | "list"): KvStore {
+  store(id: unknown, op: MemoryOp): KvStore {
     return this.kv.get(checkStore(this.rules, id, op))!;
   }
 
@@ -251,7 +278,13 @@ interface Waiter {
 
 interface Version {
   readonly wave: number;
-  readonly value: JsonValue;
+  /** ABSENT: a delete. */
+  readonly value: Slot;
+}
+
+/** What a write leaves: its value, or ABSENT for a delete. */
+function slotOf(w: KvWrite): Slot {
+  return w.deleted === true ? ABSENT : w.value;
 }
 
 interface Scan {
@@ -359,7 +392,7 @@ export class RunMemory {
             if (w.store !== store.id) continue;
             let vs = known.get(w.key);
             if (vs === undefined) known.set(w.key, (vs = []));
-            vs.push({ wave: s.wave, value: w.value });
+            vs.push({ wave: s.wave, value: slotOf(w) });
           }
         }
         return;
@@ -382,7 +415,8 @@ export class RunMemory {
     if (sc.earliest < wave) return undefined;
     const p = latest(sc.known.get(key), wave);
     if (p === AMBIGUOUS) return undefined;
-    return { value: p !== undefined ? p.value : this.committedGet(store, key, wave) };
+    if (p === undefined) return { value: this.committedGet(store, key, wave) };
+    return { value: p.value === ABSENT ? undefined : p.value };
   }
 
   /** The entries `stage` reads for `store` (as of its start), or undefined when they cannot be known yet. */
@@ -391,7 +425,7 @@ export class RunMemory {
     if (this.host.loopWave >= wave || store.writers.size === 0 || this.disposed) return { entries: this.committedList(store, wave) };
     const sc = this.scan(store, wave);
     if (sc.earliest < wave) return undefined;
-    const picked = new Map<string, JsonValue>();
+    const picked = new Map<string, Slot>();
     for (const [key, vs] of sc.known) {
       const p = latest(vs, wave);
       if (p === AMBIGUOUS) return undefined;
@@ -399,7 +433,10 @@ export class RunMemory {
     }
     return {
       entries: this.committedList(store, wave).then((m) => {
-        for (const [k, v] of picked) m.set(k, v);
+        for (const [k, v] of picked) {
+          if (v === ABSENT) m.delete(k);
+          else m.set(k, v);
+        }
         return m;
       }),
     };
@@ -444,7 +481,12 @@ export class RunMemory {
   private committedGet(store: KvStore, key: string, wave: number): JsonValue | undefined | Promise<JsonValue | undefined> {
     const vs = this.versions.get(store.id)?.get(key);
     if (vs !== undefined) {
-      for (let i = vs.length - 1; i >= 0; i--) if (vs[i]!.wave < wave) return vs[i]!.value;
+      for (let i = vs.length - 1; i >= 0; i--) {
+        if (vs[i]!.wave < wave) {
+          const v = vs[i]!.value;
+          return v === ABSENT ? undefined : v;
+        }
+      }
     }
     const r = this.base(store, key);
     return isThenable(r) ? r.then((v) => (v === ABSENT ? undefined : v)) : r === ABSENT ? undefined : r;
@@ -458,7 +500,9 @@ export class RunMemory {
     for (const [k, vs] of this.versions.get(store.id) ?? []) {
       for (let i = vs.length - 1; i >= 0; i--) {
         if (vs[i]!.wave < wave) {
-          out.set(k, vs[i]!.value);
+          const v = vs[i]!.value;
+          if (v === ABSENT) out.delete(k);
+          else out.set(k, v);
           break;
         }
       }
@@ -529,13 +573,13 @@ export class RunMemory {
 
   // ---------------------------------------------------------------- commits
 
-  /** Applies a committed stage's shared write to the run's view; `persist` false for a replayed commit. */
+  /** Applies a committed stage's shared write (a put or a delete) to the run's view; `persist` false for a replayed commit. */
   commitShared(w: KvWrite, wave: number, persist: boolean): void {
     let m = this.versions.get(w.store);
     if (m === undefined) this.versions.set(w.store, (m = new Map()));
     let vs = m.get(w.key);
     if (vs === undefined) m.set(w.key, (vs = []));
-    vs.push({ wave, value: w.value });
+    vs.push({ wave, value: slotOf(w) });
     if (persist) this.pending.push(w);
   }
 
@@ -545,8 +589,9 @@ export class RunMemory {
   }
 
   /**
-   * The shared writes committed since the last call, with the bases of keys written for the
-   * first time (fetched first: the store's value is overwritten by the commit).
+   * The shared writes committed since the last call, with the bases of keys written (or
+   * deleted) for the first time (fetched first: the store's value is overwritten or removed by
+   * the commit).
    */
   takeBatch(): MemoryBatch | Promise<MemoryBatch> | undefined {
     if (this.pending.length === 0) return undefined;
@@ -585,14 +630,25 @@ export class RunMemory {
   }
 }
 
-/** Adds a stage's task-scope writes to its task memory (the same map when there are none). */
+/**
+ * Adds a stage's task-scope writes to its task memory: a new map when they change it (the task's
+ * clones and subtasks share the map they started from, so it is never changed in place), else the
+ * same map.
+ */
 export function withTaskWrites(pre: TaskMemory | undefined, writes: readonly KvWrite[] | undefined): TaskMemory | undefined {
   if (writes === undefined) return pre;
   let m: Map<string, JsonValue> | undefined;
   for (const w of writes) {
     if (w.scope !== "task") continue;
-    m ??= new Map(pre);
-    m.set(tk(w.store, w.key), w.value);
+    const k = tk(w.store, w.key);
+    if (w.deleted === true) {
+      if (!(m ?? pre)?.has(k)) continue;
+      m ??= new Map(pre);
+      m.delete(k);
+    } else {
+      m ??= new Map(pre);
+      m.set(k, w.value);
+    }
   }
   return m ?? pre;
 }
@@ -612,34 +668,49 @@ export interface MemoryRules {
   readonly readOnly: { readonly [id: string]: string };
 }
 
+/** A `ctx.memory` operation. */
+export type MemoryOp = "get" | "put" | "list" | "delete";
+
 /** The id of kv store `id`, or a coded error saying why it is none. */
-export function checkStore(rules: MemoryRules, id: unknown, op: "get" | "put" | "list"): string {
+export function checkStore(rules: MemoryRules, id: unknown, op: MemoryOp): string {
   if (typeof id !== "string") throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: the store must be a string (a kv store id from memory.yaml), got ${typeof id}`);
   if (Object.hasOwn(rules.kv, id)) return id;
   const kind = Object.hasOwn(rules.readOnly, id) ? rules.readOnly[id] : undefined;
   if (kind !== undefined) {
-    if (op === "put") throw new StageError("MEMORY_READ_ONLY", `ctx.memory.put: store "${id}" is a ${kind} store, which is read-only; declare a writable store with kind: kv in memory.yaml`);
+    if (op === "put" || op === "delete") throw new StageError("MEMORY_READ_ONLY", `ctx.memory.${op}: store "${id}" is a ${kind} store, which is read-only; declare a writable store with kind: kv in memory.yaml`);
     throw new StageError("MEMORY_NOT_KV", `ctx.memory.${op}: store "${id}" is a ${kind} store, not a kv store; its items reach a node through a context profile (ctx.context)`);
   }
   const known = Object.keys(rules.kv);
   throw new StageError("MEMORY_UNKNOWN_STORE", `ctx.memory.${op}: no kv store "${id}" in memory.yaml${known.length > 0 ? ` (kv stores: ${known.join(", ")})` : ""}`);
 }
 
-/** A put by node `nodeId`, checked (store, writers, key) and its value sealed; or a coded error. */
-export function checkPut(rules: MemoryRules, nodeId: string, store: unknown, key: unknown, value: unknown): KvWrite {
-  const id = checkStore(rules, store, "put");
-  const k = checkKey(key, "put");
+/** The store and key of a put or delete by node `nodeId`, checked (store, key, writers); or a coded error. */
+function checkWrite(rules: MemoryRules, nodeId: string, store: unknown, key: unknown, op: "put" | "delete"): { readonly id: string; readonly k: string; readonly scope: MemoryScope } {
+  const id = checkStore(rules, store, op);
+  const k = checkKey(key, op);
   const def = rules.kv[id]!;
   if (def.writers !== null && !def.writers.includes(nodeId)) {
-    throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: node "${nodeId}" may not write kv store "${id}"; add it to the store's writers: in memory.yaml (writers: ${def.writers.join(", ") || "none"})`);
+    throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.${op}: node "${nodeId}" may not write kv store "${id}"; add it to the store's writers: in memory.yaml (writers: ${def.writers.join(", ") || "none"})`);
   }
+  return { id, k, scope: def.scope };
+}
+
+/** A put by node `nodeId`, checked (store, writers, key) and its value sealed; or a coded error. */
+export function checkPut(rules: MemoryRules, nodeId: string, store: unknown, key: unknown, value: unknown): KvPut {
+  const { id, k, scope } = checkWrite(rules, nodeId, store, key, "put");
   let sealed: JsonValue;
   try {
     sealed = sealJson(value);
   } catch (err) {
     throw new StageError("MEMORY_VALUE_INVALID", `ctx.memory.put("${id}", ${JSON.stringify(k.slice(0, 60))}): the value must be JSON data: ${err instanceof NotJsonError ? err.message : errorMessage(err)}`);
   }
-  return Object.freeze({ store: id, scope: def.scope, key: k, value: sealed });
+  return Object.freeze({ store: id, scope, key: k, value: sealed });
+}
+
+/** A delete by node `nodeId`, checked like a put (store, writers, key); or a coded error. */
+export function checkDelete(rules: MemoryRules, nodeId: string, store: unknown, key: unknown): KvDelete {
+  const { id, k, scope } = checkWrite(rules, nodeId, store, key, "delete");
+  return Object.freeze({ store: id, scope, key: k, deleted: true as const });
 }
 
 /** A key, checked: a non-empty string of at most {@link MAX_MEMORY_KEY_LENGTH} characters as JSON. */
@@ -667,6 +738,9 @@ export const NO_MEMORY: MemoryAccess = Object.freeze({
     throw noStore(store, "put");
   },
   list: (store: string) => Promise.reject(noStore(store, "list")),
+  delete: (store: string) => {
+    throw noStore(store, "delete");
+  },
 });
 
 function noStore(store: unknown, op: string): StageError {
@@ -674,8 +748,8 @@ function noStore(store: unknown, op: string): StageError {
 }
 
 /**
- * One stage's `ctx.memory`: created on first use. Holds the stage's own puts (one write per key,
- * the last value, in first-put order) and manages waiting for earlier commits.
+ * One stage's `ctx.memory`: created on first use. Holds the stage's own puts and deletes (one
+ * write per key, the last one, in first-write order) and manages waiting for earlier commits.
  */
 export class StageMemory implements MemoryAccess {
   /** The run loop's bookkeeping: the stage gave its execution slot back while waiting. */
@@ -698,13 +772,13 @@ export class StageMemory implements MemoryAccess {
     return this.waited + (this.waiting > 0 ? performance.now() - this.waitStart : 0);
   }
 
-  /** The stage's writes, and no more puts (the stage produced its outcome). */
+  /** The stage's writes, and no more puts or deletes (the stage produced its outcome). */
   takeWrites(): readonly KvWrite[] | undefined {
     this.ended = true;
     return this.own.size === 0 ? undefined : Object.freeze([...this.own.values()]);
   }
 
-  /** The stage ended: no more puts; a slot given back while waiting is counted again (its settle frees it). */
+  /** The stage ended: no more puts or deletes; a slot given back while waiting is counted again (its settle frees it). */
   end(): void {
     this.ended = true;
     this.run.host.restoreSlot(this.stage);
@@ -720,7 +794,7 @@ export class StageMemory implements MemoryAccess {
       return Promise.reject(err);
     }
     const mine = this.own.get(tk(s.id, k));
-    if (mine !== undefined) return Promise.resolve(mine.value);
+    if (mine !== undefined) return Promise.resolve(mine.deleted === true ? undefined : mine.value);
     if (s.scope === "task") return Promise.resolve(this.stage.taskMem?.get(tk(s.id, k)));
     return this.shared(s, k);
   }
@@ -734,9 +808,16 @@ export class StageMemory implements MemoryAccess {
   }
 
   put(store: string, key: string, value: unknown): void {
-    const w = checkPut(this.run.plan.rules, this.stage.node.id, store, key, value);
-    if (this.ended) throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.put: the stage of node "${this.stage.node.id}" has ended; put before the handler returns`);
-    // Re-setting keeps the key's first position: one write per key, in first-put order.
+    this.record(checkPut(this.run.plan.rules, this.stage.node.id, store, key, value), "put");
+  }
+
+  delete(store: string, key: string): void {
+    this.record(checkDelete(this.run.plan.rules, this.stage.node.id, store, key), "delete");
+  }
+
+  private record(w: KvWrite, op: "put" | "delete"): void {
+    if (this.ended) throw new StageError("MEMORY_NOT_ALLOWED", `ctx.memory.${op}: the stage of node "${this.stage.node.id}" has ended; ${op} before the handler returns`);
+    // Re-setting keeps the key's first position: one write per key (the last put or delete), in first-write order.
     this.own.set(tk(w.store, w.key), w);
   }
 
@@ -763,7 +844,11 @@ export class StageMemory implements MemoryAccess {
         await this.wait(this.run.waitFor(this.stage, s, undefined));
       }
     }
-    for (const w of this.own.values()) if (w.store === s.id) map.set(w.key, w.value);
+    for (const w of this.own.values()) {
+      if (w.store !== s.id) continue;
+      if (w.deleted === true) map.delete(w.key);
+      else map.set(w.key, w.value);
+    }
     const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return Object.freeze(keys.map((key) => Object.freeze({ key, value: map.get(key)! })));
   }

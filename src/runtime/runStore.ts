@@ -140,6 +140,10 @@ export class MemoryRunStore implements RunStore {
       if (w.scope === "task") continue;
       const k = memoryKey(w.scope, projectId, w.store);
       let m = this.memory.get(k);
+      if (w.deleted === true) {
+        m?.delete(w.key);
+        continue;
+      }
       if (m === undefined) this.memory.set(k, (m = new Map()));
       m.set(w.key, w.value);
     }

@@ -28,9 +28,10 @@ export interface HandlerContext {
   readonly context: JsonValue;
   /**
    * The kv stores of memory.yaml (CONTRACT §10): `await ctx.memory.get(store, key)`,
-   * `ctx.memory.put(store, key, value)`, `await ctx.memory.list(store, prefix?)`. Reads see the
-   * memory as it was when this stage started (plus its own puts); puts are applied when the
-   * stage is committed, and only if it succeeds. See {@link MemoryAccess}.
+   * `ctx.memory.put(store, key, value)`, `ctx.memory.delete(store, key)`,
+   * `await ctx.memory.list(store, prefix?)`. Reads see the memory as it was when this stage
+   * started (plus its own puts and deletes); puts and deletes are applied when the stage is
+   * committed, and only if it succeeds. See {@link MemoryAccess}.
    */
   readonly memory: MemoryAccess;
   /**

@@ -4,8 +4,8 @@
  *
  * Mapping: the record's stage outcomes become state keys `o:<stageKey>`, an answer a state key
  * `a:<position>`, the pre-run value of a memory key the run wrote a state key
- * `m:<["store","key"]>`; its `project`/`global` memory writes are the commit's `memoryWrites`
- * (same transaction); its events are journaled in commit order at positions of their own (the
+ * `m:<["store","key"]>`; its `project`/`global` memory writes (puts and deletes) are the commit's
+ * `memoryWrites` (same transaction); its events are journaled in commit order at positions of their own (the
  * engine's event `seq` counts per engine, not per run, and starts again in a new process), each
  * stored as `{ seq: <position>, event }`. Status changes are commits without events; a run's end
  * is {@link RunStore.finish}.
@@ -20,7 +20,7 @@ import type { LoadedRun as EngineLoadedRun, RunStore as EngineStore, StoredRun a
 import type { InterruptInfo } from "../runtime/types.js";
 import type { EngineEvent } from "../telemetry/events.js";
 import { openStore, type OpenStoreOptions } from "./openStore.js";
-import type { RunStore, StoredRun } from "./types.js";
+import type { MemoryWrite, RunStore, StoredRun } from "./types.js";
 
 interface Meta {
   readonly rootTaskId: string;
@@ -72,7 +72,9 @@ export class EngineRunStore implements EngineStore {
     if (memory !== undefined) {
       for (const b of memory.bases) set[`m:${JSON.stringify([b.store, b.key])}`] = (b.value === undefined ? { scope: b.scope } : { scope: b.scope, value: b.value }) as JsonValue;
     }
-    const memoryWrites = memory?.writes.filter((w): w is KvWrite & { scope: "project" | "global" } => w.scope !== "task").map((w) => ({ store: w.store, scope: w.scope, key: w.key, value: w.value }));
+    const memoryWrites = memory?.writes
+      .filter((w): w is KvWrite & { scope: "project" | "global" } => w.scope !== "task")
+      .map((w): MemoryWrite => (w.deleted === true ? { store: w.store, scope: w.scope, key: w.key, deleted: true } : { store: w.store, scope: w.scope, key: w.key, value: w.value }));
     await this.store.commit(runId, { fromSeq: from, toSeq: pos, events, state: { set }, ...(memoryWrites !== undefined && memoryWrites.length > 0 ? { memoryWrites } : {}) });
     this.last.set(runId, pos);
   }

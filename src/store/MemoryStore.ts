@@ -121,16 +121,22 @@ export class MemoryStore implements RunStore {
     if (b.leaseOwner !== undefined && r.leaseOwner !== b.leaseOwner) throw new StoreError("STORE_LEASE_LOST", `commit(${runId}): lease owner "${b.leaseOwner}" does not hold the run's lease (held by ${r.leaseOwner ?? "nobody"})`, { url: this.url });
     if (b.fromSeq !== r.lastSeq + 1) throw new StoreError("STORE_SEQ_CONFLICT", `commit(${runId}): fromSeq ${b.fromSeq} does not follow the last committed seq ${r.lastSeq}; another process may be running this run`, { url: this.url });
     // Serialize everything first: nothing is applied unless all of it is valid.
-    for (const k of [...Object.keys(b.state?.set ?? {}), ...(b.memoryWrites ?? []).map((w) => w.key)]) checkKeyLength(k, runId, this.url);
+    // (A delete inserts nothing, so the SQL stores' CHECK constraint does not apply to it.)
+    for (const k of [...Object.keys(b.state?.set ?? {}), ...(b.memoryWrites ?? []).filter((w) => w.deleted !== true).map((w) => w.key)]) checkKeyLength(k, runId, this.url);
     const events = b.events.map((e) => ({ seq: e.seq, text: toJsonText(e, `event seq ${e.seq}`, this.url) }));
     const set = b.state?.set ? Object.entries(b.state.set).map(([k, v]) => [k, toJsonText(v, `state key "${k}"`, this.url)] as const) : [];
-    const writes = (b.memoryWrites ?? []).map((w) => ({ w, text: toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url) }));
+    const writes = (b.memoryWrites ?? []).map((w) => ({ w, text: w.deleted === true ? undefined : toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url) }));
     const currentNodes = b.currentNodes ? toJsonText(b.currentNodes, "currentNodes", this.url) : undefined;
     const interrupts = b.interrupts ? toJsonText(b.interrupts, "interrupts", this.url) : undefined;
     const at = msOf(b.at);
     for (const { w, text } of writes) {
       const k = memKey(w.scope, r.projectId, w.store);
       let m = this.memory.get(k);
+      if (text === undefined) {
+        // A delete: the entry goes (none: nothing to do).
+        m?.delete(w.key);
+        continue;
+      }
       if (m === undefined) this.memory.set(k, (m = new Map()));
       m.set(w.key, { text, updatedAt: at });
     }

@@ -21,6 +21,8 @@ import {
   type ListRunsOptions,
   type LoadedRun,
   type MemoryEntry,
+  type MemoryDelete,
+  type MemoryPut,
   type MemoryWrite,
   type PruneOptions,
   type RunListing,
@@ -225,14 +227,21 @@ export class PostgresStore implements RunStore {
     const setValues = setEntries.map(([k, v]) => toJsonText(v, `state key "${k}"`, this.url));
     // A key both deleted and set ends up set: the delete spares it, so no row is touched twice.
     const deleteKeys = (b.state?.delete ?? []).map(encodeKey);
-    // One upsert cannot touch a row twice: keep each key's last write (applied in order, last wins).
+    // One upsert cannot touch a row twice: keep each key's last write (applied in order, last
+    // wins). A key's last write is a put (upserted) or a delete (its row deleted): the two sets of
+    // keys are disjoint, so no row is touched twice in the statement.
     const last = new Map<string, MemoryWrite>();
     for (const w of b.memoryWrites ?? []) {
       const k = `${w.scope}\u0000${w.store}\u0000${w.key}`;
       last.delete(k);
       last.set(k, w);
     }
-    const ws = [...last.values()];
+    const ws: MemoryPut[] = [];
+    const ds: MemoryDelete[] = [];
+    for (const w of last.values()) {
+      if (w.deleted === true) ds.push(w);
+      else ws.push(w);
+    }
     const params = [
       runId, // $1
       b.fromSeq - 1, // $2
@@ -253,6 +262,9 @@ export class PostgresStore implements RunStore {
       ws.map((w) => w.store), // $17
       ws.map((w) => encodeKey(w.key)), // $18
       ws.map((w) => toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url)), // $19
+      ds.map((w) => w.scope), // $20
+      ds.map((w) => w.store), // $21
+      ds.map((w) => encodeKey(w.key)), // $22
     ];
     // One statement, one round trip, atomic by itself: the run row's compare-and-set first; every
     // other write happens only if it matched. (Round trips dominate a commit's cost.)
@@ -274,6 +286,9 @@ export class PostgresStore implements RunStore {
          SELECT sc, CASE WHEN sc = 'global' THEN '' ELSE (SELECT project_id FROM cas) END, st, k, v, $4, $1
          FROM unnest($16::text[], $17::text[], $18::text[], $19::text[]) AS t(sc, st, k, v) WHERE EXISTS (SELECT 1 FROM cas)
          ON CONFLICT (scope, project_id, store_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, run_id = excluded.run_id
+       ), memdel AS (
+         DELETE FROM ae_memory m USING unnest($20::text[], $21::text[], $22::text[]) AS t(sc, st, k)
+         WHERE EXISTS (SELECT 1 FROM cas) AND m.scope = t.sc AND m.project_id = CASE WHEN t.sc = 'global' THEN '' ELSE (SELECT project_id FROM cas) END AND m.store_id = t.st AND m.key = t.k
        )
        SELECT count(*) AS ok FROM cas`,
       params,

@@ -106,6 +106,7 @@ export class SqliteStore implements RunStore {
       deleteRun: p("DELETE FROM ae_runs WHERE id = ?"),
       deleteEvents: p("DELETE FROM ae_events WHERE run_id = ?"),
       deleteRunState: p("DELETE FROM ae_state WHERE run_id = ?"),
+      deleteMemory: p("DELETE FROM ae_memory WHERE scope = ? AND project_id = ? AND store_id = ? AND key = ?"),
       memGet: p("SELECT value, updated_at FROM ae_memory WHERE scope = ? AND project_id = ? AND store_id = ? AND key = ?"),
       memList: p("SELECT key, value, updated_at FROM ae_memory WHERE scope = ? AND project_id = ? AND store_id = ?"),
       acquire: p("UPDATE ae_runs SET lease_owner = @owner, lease_expires_at = @now + @ttl WHERE id = @id AND (lease_owner IS NULL OR lease_owner = @owner OR lease_expires_at < @now)"),
@@ -230,7 +231,9 @@ export class SqliteStore implements RunStore {
           const project = (this.s.getRun!.get(runId) as RunRow).project_id;
           const at = msOf(b.at);
           for (const w of b.memoryWrites) {
-            this.s.upsertMemory!.run(w.scope, w.scope === "global" ? "" : project, w.store, encodeKey(w.key), toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url), at, runId);
+            const projectId = w.scope === "global" ? "" : project;
+            if (w.deleted === true) this.s.deleteMemory!.run(w.scope, projectId, w.store, encodeKey(w.key));
+            else this.s.upsertMemory!.run(w.scope, projectId, w.store, encodeKey(w.key), toJsonText(w.value, `memory write ${w.store}/${w.key}`, this.url), at, runId);
           }
         }
       });

@@ -71,10 +71,13 @@ export function checkBatch(runId: string, b: CommitBatch, url: string): void {
 }
 
 function checkMemoryWrite(w: MemoryWrite, bad: (msg: string) => never): void {
-  if (w === null || typeof w !== "object") bad("a memory write must be an object { store, scope, key, value }");
+  if (w === null || typeof w !== "object") bad("a memory write must be an object { store, scope, key, value } (a put) or { store, scope, key, deleted: true } (a delete)");
   if (w.scope !== "project" && w.scope !== "global") bad(`memory write scope must be "project" or "global" (task memory lives in the run state), got ${JSON.stringify(w.scope)}`);
   if (typeof w.store !== "string" || w.store === "") bad("memory write store must be a non-empty string");
   if (typeof w.key !== "string") bad(`memory write key must be a string (store ${w.store})`);
+  const deleted = (w as { deleted?: unknown }).deleted;
+  if (deleted !== undefined && deleted !== true) bad(`memory write deleted must be true or absent, got ${JSON.stringify(deleted)} (store ${w.store}, key ${JSON.stringify(w.key)})`);
+  if (deleted === true && (w as { value?: unknown }).value !== undefined) bad(`a memory delete has no value (store ${w.store}, key ${JSON.stringify(w.key)}): either { value } or { deleted: true }`);
 }
 
 /** Milliseconds since the epoch of a prune cutoff. */

@@ -16,6 +16,8 @@ export {
   type CreateRunOptions,
   type StateDelta,
   type MemoryWrite,
+  type MemoryPut,
+  type MemoryDelete,
   type StoredEvent,
   type CommitBatch,
   type StoredRun,

@@ -49,15 +49,31 @@ export interface StateDelta {
   readonly delete?: readonly string[];
 }
 
-/** One write to a `project` or `global` kv memory store. */
-export interface MemoryWrite {
+/** A put into a `project` or `global` kv memory store: the key gets `value`. */
+export interface MemoryPut {
   /** Id of the memory store (`memory.yaml`). */
   readonly store: string;
   readonly scope: StoredMemoryScope;
   readonly key: string;
   /** The new value (JSON). */
   readonly value: JsonValue;
+  readonly deleted?: undefined;
 }
+
+/** A delete from a `project` or `global` kv memory store: the key's entry is removed (none: no-op). */
+export interface MemoryDelete {
+  /** Id of the memory store (`memory.yaml`). */
+  readonly store: string;
+  readonly scope: StoredMemoryScope;
+  readonly key: string;
+  readonly deleted: true;
+}
+
+/**
+ * One write to a `project` or `global` kv memory store: a put (`value`) or a delete
+ * (`deleted: true`, no `value`).
+ */
+export type MemoryWrite = MemoryPut | MemoryDelete;
 
 /** One event of the journal: any JSON object with an integer `seq`. */
 export interface StoredEvent {
@@ -78,7 +94,7 @@ export interface CommitBatch {
   readonly events: readonly StoredEvent[];
   /** Changes to the resumable state; omitted: the state is unchanged (and `stateSeq` stays). */
   readonly state?: StateDelta;
-  /** Memory writes, applied in array order. */
+  /** Memory writes (puts and deletes), applied in array order: the last write of a key wins. */
   readonly memoryWrites?: readonly MemoryWrite[];
   /** New status (`running` or `interrupted`; end a run with {@link RunStore.finish}). */
   readonly status?: "running" | "interrupted";

@@ -108,10 +108,20 @@ export interface EventPayloads {
   /** A suspended run continues with an answer. */
   "run.resumed": { readonly interruptId?: string; readonly answer?: JsonValue };
   /**
-   * A stage's `ctx.memory.put` was applied (at the stage's commit, in commit order). The value is
-   * not in the event: read it with `ctx.memory.get`, or from the run store.
+   * A stage's `ctx.memory.put` or `ctx.memory.delete` was applied (at the stage's commit, in
+   * commit order). The value is not in the event: read it with `ctx.memory.get`, or from the run
+   * store.
    */
-  "memory.written": { readonly store: string; readonly scope: "task" | "project" | "global"; readonly key: string };
+  "memory.written": {
+    readonly store: string;
+    readonly scope: "task" | "project" | "global";
+    readonly key: string;
+    /**
+     * `true`: the write was a `ctx.memory.delete`, the key has no value any more (also when it
+     * had none before). Absent for a put (a put's payload is exactly `{ store, scope, key }`).
+     */
+    readonly deleted?: true;
+  };
 }
 
 /** Every event type. */

@@ -176,7 +176,8 @@ const unevenPause = (): Promise<void> => new Promise((r) => setTimeout(r, Math.r
 
 /**
  * memory.yaml for the memory properties: `t` (task scope), `p` (project scope, every handler may
- * write) and `w` (project scope, a few declared writers), plus the writers of `w`.
+ * write) and `w` (project scope, a few declared writers), plus the writers of `w`. Handlers put
+ * and delete keys of all three (see {@link handlersFor}).
  */
 export function memoryFor(spec: Spec, behaviors: Map<string, Behavior>): { yaml: string; writers: Set<string> } {
   const writers = new Set([...behaviors.keys()].filter((id) => behaviors.get(id)!.role !== "exit" && hash(`${spec.seed}|w|${id}`) % 4 === 0));
@@ -230,11 +231,18 @@ export function handlersFor(seed: number, behaviors: Map<string, Behavior>, paci
         const w = await ctx.memory.get("w", KEYS[(h0 >>> 4) % 3]!);
         const listed = (h0 >>> 6) % 3 === 0 ? (await ctx.memory.list("p")).map((e) => `${e.key}=${JSON.stringify(e.value)}`).join(",") : "";
         const reads = JSON.stringify([p ?? null, t ?? null, w ?? null, listed]);
+        // Deletes too: after a put (of maybe the same key: the delete wins), before one (the put
+        // wins), and on their own.
+        if ((h0 >>> 21) % 4 === 0) ctx.memory.delete("t", KEYS[(h0 >>> 23) % 3]!);
         if ((h0 >>> 8) % 2 === 0) ctx.memory.put("p", KEYS[(h0 >>> 9) % 3]!, { by: id, h: h0 % 100, saw: p ?? null });
         if ((h0 >>> 11) % 2 === 0) ctx.memory.put("t", KEYS[(h0 >>> 12) % 3]!, { by: id, saw: t ?? null });
         if (memoryWriters.has(id) && (h0 >>> 14) % 2 === 0) ctx.memory.put("w", KEYS[(h0 >>> 15) % 3]!, { by: id, h: h0 % 10 });
+        if ((h0 >>> 17) % 3 === 0) ctx.memory.delete("p", KEYS[(h0 >>> 19) % 3]!);
+        if (memoryWriters.has(id) && (h0 >>> 25) % 4 === 0) ctx.memory.delete("w", KEYS[(h0 >>> 26) % 3]!);
+        // Sometimes read again after writing: the stage's own puts and deletes are visible to it.
+        const own = (h0 >>> 28) % 2 === 0 ? JSON.stringify([(await ctx.memory.get("p", KEYS[(h0 >>> 19) % 3]!)) ?? null, (await ctx.memory.list("t")).map((e) => e.key)]) : "";
         await wait();
-        return body(input, reads);
+        return body(input, own === "" ? reads : `${reads}|${own}`);
       };
       continue;
     }
@@ -384,7 +392,13 @@ export class CrashingStore implements RunStore {
     const project = this.rows.get(runId)?.projectId ?? "";
     for (const w of copy.memory?.writes ?? []) {
       if (w.scope === "task") continue;
-      this.memory.set(`${w.scope}|${w.scope === "global" ? "" : project}|${w.store}|${w.key}`, JSON.stringify(w.value));
+      const k = `${w.scope}|${w.scope === "global" ? "" : project}|${w.store}|${w.key}`;
+      if (w.deleted === true) {
+        this.memory.delete(k);
+        this.applied.push(`${w.store}/${w.key} deleted`);
+        continue;
+      }
+      this.memory.set(k, JSON.stringify(w.value));
       this.applied.push(`${w.store}/${w.key}=${JSON.stringify(w.value)}`);
     }
   }

@@ -119,6 +119,6 @@ function summarize(e: Readonly<EngineEvent>): string {
     case "run.resumed":
       return e.payload.interruptId ? `interrupt=${e.payload.interruptId}` : "";
     case "memory.written":
-      return `store=${e.payload.store} scope=${e.payload.scope} key=${JSON.stringify(e.payload.key)}`;
+      return `store=${e.payload.store} scope=${e.payload.scope} key=${JSON.stringify(e.payload.key)}${e.payload.deleted === true ? " deleted" : ""}`;
   }
 }

@@ -73,8 +73,8 @@ interface Exec {
   error?: { code: string; message: string };
   continued?: boolean;
   readonly calls: Call[];
-  /** Its `memory.written` events (applied at its commit). */
-  memory?: { store: string; scope: string; key: string }[];
+  /** Its `memory.written` events (applied at its commit); `deleted` for a delete. */
+  memory?: { store: string; scope: string; key: string; deleted?: true }[];
 }
 
 interface RunState {
@@ -320,7 +320,8 @@ export class HtmlReport extends PluginBase<HtmlReportConfig> {
       case "memory.written": {
         const exec = nodeId === undefined ? undefined : run.latest.get(event.taskId + SEP + nodeId);
         if (exec === undefined) return;
-        (exec.memory ??= []).push({ store: str(p, "store") ?? "?", scope: str(p, "scope") ?? "?", key: str(p, "key") ?? "?" });
+        const write = { store: str(p, "store") ?? "?", scope: str(p, "scope") ?? "?", key: str(p, "key") ?? "?" };
+        (exec.memory ??= []).push(get(p, "deleted") === true ? { ...write, deleted: true } : write);
         return;
       }
       default:
@@ -687,7 +688,7 @@ function renderReport(run: RunState, graph: Graph, options: RenderOptions): stri
       if (x.error !== undefined) out.push(`<div class="error"><code>${e(x.error.code)}</code> <span class="message">${e(x.error.message)}</span></div>`);
       out.push(`<details${x.status === "failure" ? " open" : ""}><summary>input</summary>${pre(x.input, max)}</details>`);
       if (x.status === "success") out.push(`<details><summary>output</summary>${pre(x.output, max)}</details>`);
-      if (x.memory !== undefined) out.push(`<p class="memory">memory writes: ${x.memory.map((m) => `<code>${e(m.store)}/${e(m.key)}</code> (${e(m.scope)})`).join(", ")}</p>`);
+      if (x.memory !== undefined) out.push(`<p class="memory">memory writes: ${x.memory.map((m) => `<code>${e(m.store)}/${e(m.key)}</code> (${e(m.scope)}${m.deleted === true ? ", deleted" : ""})`).join(", ")}</p>`);
       for (const c of x.calls) {
         const tokens = c.kind === "agent" && (c.inputTokens !== undefined || c.outputTokens !== undefined) ? ` · ${c.inputTokens ?? 0} in / ${c.outputTokens ?? 0} out tokens` : "";
         const price = c.costUsd !== undefined ? ` · $${c.costUsd.toFixed(4)}` : "";

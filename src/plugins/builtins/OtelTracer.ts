@@ -357,6 +357,7 @@ export class OtelTracer extends PluginBase<OtelTracerConfig> {
         setAttr(attributes, "agent_engine.memory.store", str(p, "store"));
         setAttr(attributes, "agent_engine.memory.scope", str(p, "scope"));
         setAttr(attributes, "agent_engine.memory.key", str(p, "key"));
+        setAttr(attributes, "agent_engine.memory.deleted", get(p, "deleted") === true ? true : undefined);
         setAttr(attributes, "agent_engine.interrupt.id", str(p, "interruptId"));
         setAttr(attributes, "agent_engine.interrupt.kind", str(p, "kind"));
         target.addEvent(type, attributes, time);

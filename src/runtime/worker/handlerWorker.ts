@@ -18,7 +18,7 @@ import { EngineError, StageError, errorMessage, errorStack, type ErrorCode } fro
 import { isInstance, readCode } from "../../guard.js";
 import { NotJsonError, sealJson, type JsonValue } from "../../json.js";
 import { importFailureHint } from "../../modules.js";
-import { checkKey, checkPut, checkStore, NO_MEMORY, type KvEntry, type MemoryAccess, type MemoryRules } from "../memory.js";
+import { checkDelete, checkKey, checkPut, checkStore, NO_MEMORY, type KvEntry, type MemoryAccess, type MemoryRules } from "../memory.js";
 import type { HandlerContext } from "../types.js";
 import { MAX_EXPORTS, parseWireError, type FromHandlerWorker, type HandlerWorkerData, type ToHandlerWorker, type WireError } from "./protocol.js";
 
@@ -93,9 +93,9 @@ const pendingTools = new Map<number, { resolve: (v: unknown) => void; reject: (e
 const pendingMemory = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
 
 /**
- * `ctx.memory` in a worker: calls are checked here with the engine's rules (so `put` throws the
- * same coded errors, synchronously) and carried out by the stage's `ctx.memory` in the engine's
- * thread: reads as of the stage's start, puts applied with its outcome.
+ * `ctx.memory` in a worker: calls are checked here with the engine's rules (so `put` and `delete`
+ * throw the same coded errors, synchronously) and carried out by the stage's `ctx.memory` in the
+ * engine's thread: reads as of the stage's start, puts and deletes applied with its outcome.
  */
 function workerMemory(rules: MemoryRules, id: number, nodeId: string): MemoryAccess {
   const read = (op: "get" | "list", store: string, key: string | undefined, prefix: string | undefined): Promise<never> =>
@@ -131,6 +131,10 @@ function workerMemory(rules: MemoryRules, id: number, nodeId: string): MemoryAcc
     put(store: string, key: string, value: unknown): void {
       const w = checkPut(rules, nodeId, store, key, value);
       post({ t: "memory", id, n: ++memoryCalls, op: "put", store: w.store, key: w.key, value: w.value });
+    },
+    delete(store: string, key: string): void {
+      const d = checkDelete(rules, nodeId, store, key);
+      post({ t: "memory", id, n: ++memoryCalls, op: "delete", store: d.store, key: d.key });
     },
   });
 }

@@ -68,9 +68,10 @@ export type FromHandlerWorker =
   | { readonly t: "tool"; readonly id: number; readonly n: number; readonly toolId: string; readonly args: unknown }
   /**
    * Call `id` uses `ctx.memory` (its `n`-th memory call): `get` and `list` are answered with
-   * `memory-result`/`memory-error`; `put` (checked in the worker already) is not answered.
+   * `memory-result`/`memory-error`; `put` and `delete` (checked in the worker already) are not
+   * answered.
    */
-  | { readonly t: "memory"; readonly id: number; readonly n: number; readonly op: "get" | "list" | "put"; readonly store: string; readonly key?: string; readonly prefix?: string; readonly value?: unknown };
+  | { readonly t: "memory"; readonly id: number; readonly n: number; readonly op: "get" | "list" | "put" | "delete"; readonly store: string; readonly key?: string; readonly prefix?: string; readonly value?: unknown };
 
 /** Longest message or stack kept from a worker; longer ones are cut. */
 export const MAX_WIRE_STRING = 16_384;
@@ -139,7 +140,7 @@ export function parseFromHandlerWorker(msg: unknown): FromHandlerWorker | string
         return { t: "tool", id: id as number, n: msg.n as number, toolId: msg.toolId, args: msg.args };
       case "memory": {
         const { op, store, key, prefix } = msg;
-        if (!isId(msg.n) || (op !== "get" && op !== "list" && op !== "put") || typeof store !== "string" || store.length > 1000) return 'malformed "memory" message';
+        if (!isId(msg.n) || (op !== "get" && op !== "list" && op !== "put" && op !== "delete") || typeof store !== "string" || store.length > 1000) return 'malformed "memory" message';
         if ((op !== "list" && typeof key !== "string") || (key !== undefined && (typeof key !== "string" || key.length > 4096))) return 'malformed "memory" message';
         if (prefix !== undefined && (op !== "list" || typeof prefix !== "string" || prefix.length > 4096)) return 'malformed "memory" message';
         return { t: "memory", id: id as number, n: msg.n as number, op, store, ...(key === undefined ? {} : { key: key as string }), ...(prefix === undefined ? {} : { prefix: prefix as string }), ...(op === "put" ? { value: msg.value } : {}) };
