@@ -9,10 +9,11 @@ import { describe, it } from "node:test";
 import { ConfigError } from "../../src/errors.js";
 import type { JsonValue } from "../../src/json.js";
 import { Engine } from "../../src/runtime/Engine.js";
-import type { HandlerContext, NodeHandler } from "../../src/runtime/types.js";
+import type { HandlerContext, NodeHandler, RunResult } from "../../src/runtime/types.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 import { removeDir, writeConfigDir } from "../helpers.js";
 import { normalizeEvents } from "../normalize.js";
+import { CrashingStore } from "./generated.js";
 import { withEngine } from "./harness.js";
 
 const MEMORY = `
@@ -917,5 +918,485 @@ agents:
       }
     }
     assert.deepEqual(streams[0], streams[1]);
+  });
+});
+
+const THREE = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: a, kind: deterministic, role: linear }
+  - { id: b, kind: deterministic, role: linear }
+  - { id: c, kind: deterministic, role: linear }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: a }
+  - { from: a, to: b }
+  - { from: b, to: c }
+  - { from: c, to: e }
+`;
+
+/** memory.written payloads as JSON, `node:payload`. */
+const writes = (engine: Engine, taskId?: string): string[] =>
+  engine.getEvents(taskId === undefined ? { type: "memory.written" } : { type: "memory.written", taskId }).map((e) => `${e.nodeId ?? ""}:${JSON.stringify(e.payload)}`);
+
+describe("ctx.memory.delete", () => {
+  for (const scheduling of SCHEDULINGS) {
+    it(`removes a key of every scope at the commit: later stages and runs do not see it, the stage sees its own deletes, put/delete of one key collapse to the last (${scheduling})`, async () => {
+      const handlers: Record<string, NodeHandler> = {
+        a: async (_i, ctx) => {
+          const before = { facts: await ctx.memory.list("facts"), g: (await ctx.memory.get("prefs", "g")) ?? null };
+          ctx.memory.put("facts", "k1", 1);
+          ctx.memory.put("facts", "k2", 2);
+          ctx.memory.put("prefs", "g", "G");
+          ctx.memory.put("scratch", "t1", 1);
+          ctx.memory.put("scratch", "t2", 2);
+          return before;
+        },
+        b: async (_i, ctx) => {
+          const seen = { k1: await ctx.memory.get("facts", "k1"), t1: await ctx.memory.get("scratch", "t1") };
+          const r1: unknown = ctx.memory.delete("facts", "k1");
+          ctx.memory.delete("prefs", "g");
+          ctx.memory.delete("scratch", "t1");
+          ctx.memory.delete("facts", "missing"); // no value: no error
+          ctx.memory.put("facts", "pd", "x");
+          ctx.memory.delete("facts", "pd"); // the delete wins
+          ctx.memory.delete("facts", "dp");
+          ctx.memory.put("facts", "dp", "y"); // the put wins
+          return {
+            seen,
+            r1: r1 === undefined,
+            own: { k1: (await ctx.memory.get("facts", "k1")) ?? null, g: (await ctx.memory.get("prefs", "g")) ?? null, t1: (await ctx.memory.get("scratch", "t1")) ?? null, pd: (await ctx.memory.get("facts", "pd")) ?? null },
+            facts: await ctx.memory.list("facts"),
+            scratch: await ctx.memory.list("scratch"),
+          };
+        },
+        c: async (input, ctx) => ({
+          b: input,
+          k1: (await ctx.memory.get("facts", "k1")) ?? null,
+          g: (await ctx.memory.get("prefs", "g")) ?? null,
+          t1: (await ctx.memory.get("scratch", "t1")) ?? null,
+          facts: await ctx.memory.list("facts"),
+          prefs: await ctx.memory.list("prefs"),
+          scratch: await ctx.memory.list("scratch"),
+        }),
+      };
+      await withEngine({ "workflow.yaml": THREE, "memory.yaml": MEMORY }, { handlers, scheduling }, async (engine) => {
+        const first = await engine.run({});
+        assert.equal(first.status, "success", JSON.stringify(first.error));
+        const after = { facts: [{ key: "dp", value: "y" }, { key: "k2", value: 2 }], scratch: [{ key: "t2", value: 2 }] };
+        assert.deepEqual(first.output, {
+          b: { seen: { k1: 1, t1: 1 }, r1: true, own: { k1: null, g: null, t1: null, pd: null }, ...after },
+          k1: null,
+          g: null,
+          t1: null,
+          ...after,
+          prefs: [],
+        });
+        assert.deepEqual(first.history.find((h) => h.nodeId === "a")!.output, { facts: [], g: null });
+        // One event per key, at its first position; a put's payload has no `deleted` field.
+        assert.deepEqual(writes(engine, first.taskId), [
+          'a:{"store":"facts","scope":"project","key":"k1"}',
+          'a:{"store":"facts","scope":"project","key":"k2"}',
+          'a:{"store":"prefs","scope":"global","key":"g"}',
+          'a:{"store":"scratch","scope":"task","key":"t1"}',
+          'a:{"store":"scratch","scope":"task","key":"t2"}',
+          'b:{"store":"facts","scope":"project","key":"k1","deleted":true}',
+          'b:{"store":"prefs","scope":"global","key":"g","deleted":true}',
+          'b:{"store":"scratch","scope":"task","key":"t1","deleted":true}',
+          'b:{"store":"facts","scope":"project","key":"missing","deleted":true}',
+          'b:{"store":"facts","scope":"project","key":"pd","deleted":true}',
+          'b:{"store":"facts","scope":"project","key":"dp"}',
+        ]);
+        // The next run reads the run store without the deleted keys.
+        const second = await engine.run({});
+        assert.deepEqual(second.history.find((h) => h.nodeId === "a")!.output, { facts: [{ key: "dp", value: "y" }, { key: "k2", value: 2 }], g: null });
+      });
+    });
+  }
+
+  it("a failed stage's deletes are discarded, as its puts are", async () => {
+    const handlers: Record<string, NodeHandler> = {
+      a: (_i, ctx) => {
+        ctx.memory.put("facts", "k", 1);
+        ctx.memory.put("scratch", "k", 1);
+        return null;
+      },
+      b: (_i, ctx) => {
+        ctx.memory.delete("facts", "k");
+        ctx.memory.delete("scratch", "k");
+        throw new Error("boom");
+      },
+      c: async (_i, ctx) => ({ facts: await ctx.memory.list("facts"), scratch: await ctx.memory.list("scratch") }),
+    };
+    const workflow = THREE.replace("{ id: b, kind: deterministic, role: linear }", "{ id: b, kind: deterministic, role: linear, continue_on_failure: true }");
+    await withEngine({ "workflow.yaml": workflow, "memory.yaml": MEMORY }, { handlers }, async (engine) => {
+      const r = await engine.run({});
+      assert.equal(r.status, "partial");
+      assert.deepEqual(r.output, { facts: [{ key: "k", value: 1 }], scratch: [{ key: "k", value: 1 }] });
+      assert.deepEqual(writes(engine), ['a:{"store":"facts","scope":"project","key":"k"}', 'a:{"store":"scratch","scope":"task","key":"k"}']);
+    });
+  });
+
+  it("bad deletes throw the coded errors synchronously: unknown store, read-only store, a node not among the writers, bad keys, after the stage ended, no kv stores", async () => {
+    const codes: Record<string, string> = {};
+    let late: (() => void) | undefined;
+    const sync = (name: string, f: () => unknown): void => {
+      try {
+        const r = f();
+        codes[name] = r === undefined ? "ok" : "returned something";
+      } catch (err) {
+        codes[name] = (err as { code?: string }).code ?? String(err);
+      }
+    };
+    const handlers: Record<string, NodeHandler> = {
+      a: (_i, ctx) => {
+        sync("unknown", () => ctx.memory.delete("nope", "k"));
+        sync("notString", () => ctx.memory.delete(3 as unknown as string, "k"));
+        sync("readOnly", () => ctx.memory.delete("voice", "k"));
+        sync("emptyKey", () => ctx.memory.delete("facts", ""));
+        sync("numKey", () => ctx.memory.delete("facts", 7 as unknown as string));
+        sync("longKey", () => ctx.memory.delete("facts", "k".repeat(1023)));
+        sync("allowed", () => ctx.memory.delete("guarded", "k"));
+        sync("missing", () => ctx.memory.delete("facts", "never-written"));
+        late = () => ctx.memory.delete("facts", "late");
+        return null;
+      },
+      b: (_i, ctx) => {
+        sync("notWriter", () => ctx.memory.delete("guarded", "k"));
+        sync("late", () => late!());
+        return null;
+      },
+    };
+    const memory = `${MEMORY.replace("profiles:", "  - { id: guarded, kind: kv, scope: project, writers: [a] }\nprofiles:")}`;
+    await withEngine({ "workflow.yaml": LINEAR, "memory.yaml": memory }, { handlers }, async (engine) => {
+      const r = await engine.run({});
+      assert.equal(r.status, "success", JSON.stringify(r.error));
+    });
+    assert.deepEqual(codes, {
+      unknown: "MEMORY_UNKNOWN_STORE",
+      notString: "MEMORY_UNKNOWN_STORE",
+      readOnly: "MEMORY_READ_ONLY",
+      emptyKey: "MEMORY_KEY_INVALID",
+      numKey: "MEMORY_KEY_INVALID",
+      longKey: "MEMORY_KEY_INVALID",
+      allowed: "ok",
+      missing: "ok",
+      notWriter: "MEMORY_NOT_ALLOWED",
+      late: "MEMORY_NOT_ALLOWED",
+    });
+    // Uncaught: the node fails with the code; the message names the call.
+    await withEngine({ "workflow.yaml": LINEAR, "memory.yaml": memory }, { handlers: { b: (_i, ctx) => ctx.memory.delete("guarded", "k") } }, async (engine) => {
+      const r = await engine.run({});
+      assert.equal(r.error?.code, "MEMORY_NOT_ALLOWED");
+      assert.match(r.error!.message, /ctx\.memory\.delete: node "b" may not write kv store "guarded"/);
+    });
+    await withEngine({ "workflow.yaml": LINEAR }, { handlers: { a: (_i, ctx) => ctx.memory.delete("facts", "k") } }, async (engine) => {
+      const r = await engine.run({});
+      assert.equal(r.error?.code, "MEMORY_UNKNOWN_STORE");
+      assert.match(r.error!.message, /ctx\.memory\.delete: .*declares no kv store/);
+    });
+  });
+
+  for (const scheduling of SCHEDULINGS) {
+    it(`task scope: a clone's delete changes its own copy only (not its sibling's, not the parent's the merge continues with) (${scheduling})`, async () => {
+      const workflow = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: init, kind: deterministic, role: linear }
+  - { id: br, kind: deterministic, role: branch }
+  - { id: left1, kind: deterministic, role: linear }
+  - { id: left2, kind: deterministic, role: linear }
+  - { id: right, kind: deterministic, role: linear }
+  - { id: join, kind: deterministic, role: merge }
+  - { id: sp, kind: deterministic, role: split }
+  - { id: work, kind: deterministic, role: linear }
+  - { id: gather, kind: deterministic, role: merge }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: init }
+  - { from: init, to: br }
+  - { from: br, to: left1 }
+  - { from: br, to: right }
+  - { from: left1, to: left2 }
+  - { from: left2, to: join }
+  - { from: right, to: join }
+  - { from: join, to: sp }
+  - { from: sp, to: work }
+  - { from: work, to: gather }
+  - { from: gather, to: e }
+`;
+      const seen: Record<string, unknown> = {};
+      const handlers: Record<string, NodeHandler> = {
+        init: (_i, ctx) => {
+          ctx.memory.put("scratch", "k", "root");
+          ctx.memory.put("scratch", "keep", 1);
+          return null;
+        },
+        left1: (_i, ctx) => {
+          ctx.memory.delete("scratch", "k");
+          return null;
+        },
+        left2: async (_i, ctx) => {
+          seen["left2"] = { k: (await ctx.memory.get("scratch", "k")) ?? null, list: await ctx.memory.list("scratch") };
+          return null;
+        },
+        right: async (_i, ctx) => {
+          await tick(5);
+          seen["right"] = (await ctx.memory.get("scratch", "k")) ?? null;
+          return null;
+        },
+        join: async (_i, ctx) => {
+          seen["join"] = await ctx.memory.list("scratch");
+          return [1, 2, 3];
+        },
+        sp: (input) => input,
+        work: async (input, ctx) => {
+          if (input === 2) ctx.memory.delete("scratch", "k");
+          await tick(Number(input) % 2);
+          return (await ctx.memory.get("scratch", "k")) ?? null;
+        },
+        gather: async (input, ctx) => ({ k: (await ctx.memory.get("scratch", "k")) ?? null, items: input }),
+      };
+      await withEngine({ "workflow.yaml": workflow, "memory.yaml": MEMORY }, { handlers, scheduling }, async (engine) => {
+        const r = await engine.run({});
+        assert.equal(r.status, "success", JSON.stringify(r.error));
+        assert.deepEqual(seen["left2"], { k: null, list: [{ key: "keep", value: 1 }] });
+        assert.equal(seen["right"], "root");
+        assert.deepEqual(seen["join"], [
+          { key: "k", value: "root" },
+          { key: "keep", value: 1 },
+        ]);
+        const works = r.children.filter((c) => c.history.some((h) => h.nodeId === "work")).map((c) => c.history.at(-1)!.output);
+        assert.deepEqual(works, ["root", null, "root"]);
+        assert.equal((r.output as { k: string }).k, "root");
+      });
+    });
+  }
+
+  it("a reader running ahead uses an earlier stage's known delete once its order is known (eager equals waves)", { timeout: 60_000 }, async () => {
+    // The loop is held at `slow` (wave 4). Meanwhile w1 (put x) and w2 (delete k and j) of wave 4
+    // have their outcomes, and r2 (wave 5) reads: it must see w2's deletes, not seed's values.
+    const workflow = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: seed, kind: deterministic, role: linear }
+  - { id: br, kind: deterministic, role: branch }
+  - { id: slow, kind: deterministic, role: linear }
+  - { id: w1, kind: deterministic, role: linear }
+  - { id: w2, kind: deterministic, role: linear }
+  - { id: r1, kind: deterministic, role: linear }
+  - { id: r2, kind: deterministic, role: linear }
+  - { id: join, kind: deterministic, role: merge }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: seed }
+  - { from: seed, to: br }
+  - { from: br, to: slow }
+  - { from: br, to: w1 }
+  - { from: br, to: w2 }
+  - { from: br, to: r1 }
+  - { from: r1, to: r2 }
+  - { from: slow, to: join }
+  - { from: w1, to: join }
+  - { from: w2, to: join }
+  - { from: r2, to: join }
+  - { from: join, to: e }
+`;
+    const memory = `
+stores:
+  - { id: facts, kind: kv, scope: project, writers: [seed, w1, w2] }
+`;
+    const results: unknown[] = [];
+    for (const options of [{ scheduling: "waves" }, { scheduling: "eager" }, { scheduling: "eager", maxConcurrency: 2 }] as const) {
+      let r2Done = false;
+      const handlers: Record<string, NodeHandler> = {
+        seed: (_i, ctx) => {
+          ctx.memory.put("facts", "k", "seed");
+          ctx.memory.put("facts", "j", "seed");
+          return null;
+        },
+        slow: async () => {
+          await tick(60);
+          return r2Done;
+        },
+        w1: (_i, ctx) => {
+          ctx.memory.put("facts", "x", "w1");
+          return null;
+        },
+        w2: (_i, ctx) => {
+          ctx.memory.delete("facts", "k");
+          ctx.memory.delete("facts", "j");
+          return null;
+        },
+        r2: async (_i, ctx) => {
+          const out = { k: (await ctx.memory.get("facts", "k")) ?? null, j: (await ctx.memory.get("facts", "j")) ?? null, all: await ctx.memory.list("facts") };
+          r2Done = true;
+          return out;
+        },
+      };
+      await withEngine({ "workflow.yaml": workflow, "memory.yaml": memory }, { handlers, ...options }, async (engine) => {
+        const r = await engine.run({});
+        assert.equal(r.status, "success", JSON.stringify(r.error));
+        const outputs = Object.fromEntries(r.children.flatMap((c) => c.history).map((h) => [h.nodeId, h.output]));
+        // Under eager scheduling r2 really ran ahead: it was done before `slow` returned.
+        if (options.scheduling === "eager" && !("maxConcurrency" in options)) assert.equal(outputs["slow"], true);
+        results.push(outputs["r2"]);
+      });
+    }
+    assert.deepEqual(results[0], { k: null, j: null, all: [{ key: "x", value: "w1" }] });
+    for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
+  });
+});
+
+describe("ctx.memory.delete in isolation: worker handlers", () => {
+  it("works as inline: checked in the worker with the same coded errors (synchronously), carried out by the engine, own deletes visible", { timeout: 60_000 }, async () => {
+    const module = `
+import { threadId } from "node:worker_threads";
+const code = (f) => { try { const r = f(); return r === undefined ? "ok" : "returned"; } catch (e) { return e.code; } };
+export async function first(input, ctx) {
+  ctx.memory.put("facts", "k", 1);
+  ctx.memory.put("facts", "j", 2);
+  ctx.memory.put("scratch", "x", 3);
+  return { worker: threadId > 0 };
+}
+export async function second(input, ctx) {
+  const errors = {
+    readOnly: code(() => ctx.memory.delete("voice", "k")),
+    unknown: code(() => ctx.memory.delete("nope", "k")),
+    notAllowed: code(() => ctx.memory.delete("guarded", "k")),
+    badKey: code(() => ctx.memory.delete("facts", "")),
+    missing: code(() => ctx.memory.delete("facts", "zz")),
+  };
+  ctx.memory.delete("facts", "k");
+  ctx.memory.delete("scratch", "x");
+  return { errors, k: (await ctx.memory.get("facts", "k")) ?? null, facts: await ctx.memory.list("facts"), scratch: await ctx.memory.list("scratch"), worker: threadId > 0 };
+}
+export async function third(input, ctx) {
+  return { k: (await ctx.memory.get("facts", "k")) ?? null, x: (await ctx.memory.get("scratch", "x")) ?? null, facts: await ctx.memory.list("facts"), worker: threadId > 0 };
+}
+`;
+    const workflow = (isolation: string): string => `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: a, kind: deterministic, role: linear, handler: "./h.mjs#first"${isolation} }
+  - { id: b, kind: deterministic, role: linear, handler: "./h.mjs#second"${isolation} }
+  - { id: c, kind: deterministic, role: linear, handler: "./h.mjs#third"${isolation} }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: a }
+  - { from: a, to: b }
+  - { from: b, to: c }
+  - { from: c, to: e }
+`;
+    const memory = `${MEMORY.replace("profiles:", "  - { id: guarded, kind: kv, scope: project, writers: [a] }\nprofiles:")}`;
+    const outputs: unknown[] = [];
+    const streams: unknown[] = [];
+    for (const isolation of [", isolation: worker", ""]) {
+      await withEngine({ "workflow.yaml": workflow(isolation), "memory.yaml": memory, "h.mjs": module }, {}, async (engine) => {
+        const r = await engine.run({});
+        assert.equal(r.status, "success", JSON.stringify(r.error));
+        outputs.push(["a", "b", "c"].map((id) => r.history.find((h) => h.nodeId === id)!.output));
+        streams.push(writes(engine));
+      });
+    }
+    const [inWorker, inline] = outputs as [{ worker: boolean }[], { worker: boolean }[]];
+    assert.ok(inWorker.every((o) => o.worker));
+    assert.ok(inline.every((o) => !o.worker));
+    const strip = (o: { worker: boolean }[]): unknown => o.map(({ worker: _w, ...rest }) => rest);
+    assert.deepEqual(strip(inWorker), strip(inline));
+    assert.deepEqual(strip(inline), [
+      {},
+      {
+        errors: { readOnly: "MEMORY_READ_ONLY", unknown: "MEMORY_UNKNOWN_STORE", notAllowed: "MEMORY_NOT_ALLOWED", badKey: "MEMORY_KEY_INVALID", missing: "ok" },
+        k: null,
+        facts: [{ key: "j", value: 2 }],
+        scratch: [],
+      },
+      { k: null, x: null, facts: [{ key: "j", value: 2 }] },
+    ]);
+    assert.deepEqual(streams[0], streams[1]);
+    assert.deepEqual(streams[0], [
+      'a:{"store":"facts","scope":"project","key":"k"}',
+      'a:{"store":"facts","scope":"project","key":"j"}',
+      'a:{"store":"scratch","scope":"task","key":"x"}',
+      'b:{"store":"facts","scope":"project","key":"zz","deleted":true}',
+      'b:{"store":"facts","scope":"project","key":"k","deleted":true}',
+      'b:{"store":"scratch","scope":"task","key":"x","deleted":true}',
+    ]);
+  });
+});
+
+describe("ctx.memory.delete: durability", () => {
+  it("a delete is journaled with its commit: a run cut short at every commit point resumes to the same result and memory, each write (puts and deletes) applied once", { timeout: 120_000 }, async () => {
+    const memory = `
+stores:
+  - { id: facts, kind: kv, scope: project }
+  - { id: prefs, kind: kv, scope: global }
+  - { id: scratch, kind: kv, scope: task }
+`;
+    const handlers = (executed: string[]): Record<string, NodeHandler> => ({
+      a: (_i, ctx) => {
+        executed.push("a");
+        ctx.memory.put("facts", "k", 1);
+        ctx.memory.put("facts", "stay", 1);
+        ctx.memory.put("prefs", "g", 1);
+        ctx.memory.put("scratch", "t", 1);
+        return null;
+      },
+      b: (_i, ctx) => {
+        executed.push("b");
+        ctx.memory.delete("facts", "k");
+        ctx.memory.delete("prefs", "g");
+        ctx.memory.delete("scratch", "t");
+        return null;
+      },
+      c: async (_i, ctx) => {
+        executed.push("c");
+        return { k: (await ctx.memory.get("facts", "k")) ?? null, g: (await ctx.memory.get("prefs", "g")) ?? null, t: (await ctx.memory.get("scratch", "t")) ?? null, facts: await ctx.memory.list("facts") };
+      },
+    });
+    const dir = await writeConfigDir({ "workflow.yaml": THREE, "memory.yaml": memory });
+    const runOn = async (store: CrashingStore, executed: string[], resume?: string): Promise<RunResult> => {
+      const engine = await Engine.fromConfigDir(dir, { logger: silentLogger, handlers: handlers(executed), store });
+      try {
+        return resume === undefined ? await engine.run({}) : await engine.resume(resume);
+      } finally {
+        await engine.shutdown();
+      }
+    };
+    try {
+      const whole = new CrashingStore(Number.POSITIVE_INFINITY);
+      const reference = await runOn(whole, []);
+      const expected = { k: null, g: null, t: null, facts: [{ key: "stay", value: 1 }] };
+      assert.deepEqual(reference.output, expected);
+      assert.deepEqual(whole.applied, ["facts/k=1", "facts/stay=1", "prefs/g=1", "facts/k deleted", "prefs/g deleted"]);
+      assert.deepEqual([...whole.memory.keys()], [`project|${dir}|facts|stay`]);
+      // The journal carries the delete: b's outcome and the record's shared writes.
+      const bRecord = whole.records.find((r) => r.outcomes.some((o) => o.key.includes("\u0000b\u0000")))!;
+      assert.deepEqual(bRecord.outcomes.find((o) => o.key.includes("\u0000b\u0000"))!.outcome.writes, [
+        { store: "facts", scope: "project", key: "k", deleted: true },
+        { store: "prefs", scope: "global", key: "g", deleted: true },
+        { store: "scratch", scope: "task", key: "t", deleted: true },
+      ]);
+      let cutAfterDelete = 0;
+      for (let at = 0; at < whole.records.length; at++) {
+        const store = new CrashingStore(at);
+        const first = await runOn(store, []);
+        assert.ok(store.killed, `commit point ${at} was not reached`);
+        const survivor = store.survivor();
+        const committed = new Set(survivor.outcomeKeys(first.runId).map((k) => k.split("\u0000")[1]));
+        if (committed.has("b")) cutAfterDelete++;
+        const executed: string[] = [];
+        const resumed = await runOn(survivor, executed, first.runId);
+        assert.equal(resumed.status, "success", `cut at ${at}: ${JSON.stringify(resumed.error)}`);
+        assert.deepEqual(resumed.output, expected, `cut at ${at}`);
+        for (const id of executed) assert.ok(!committed.has(id), `cut at ${at}: committed stage ${id} ran again`);
+        assert.deepEqual([...survivor.memory].sort(), [...whole.memory].sort(), `cut at ${at}: final memory differs`);
+        assert.deepEqual(survivor.applied, whole.applied, `cut at ${at}: a write lost or applied twice`);
+      }
+      assert.ok(cutAfterDelete > 0, "some cut falls after the delete was committed");
+    } finally {
+      await removeDir(dir);
+    }
   });
 });

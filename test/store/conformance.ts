@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import type { JsonValue } from "../../src/json.js";
-import { StoreError, type CommitBatch, type RunStore, type StateDelta, type StoredEvent } from "../../src/store/index.js";
+import { StoreError, type CommitBatch, type MemoryWrite, type RunStore, type StateDelta, type StoredEvent } from "../../src/store/index.js";
 
 /** Makes a fresh, empty store; `cleanup` runs after each test. */
 export interface StoreFactory {
@@ -232,6 +232,79 @@ export function conformance(f: StoreFactory): void {
         assert.deepEqual(await s.memoryList("project", "nothing", "proj-a"), []);
         const e = await s.memoryGet("project", "facts", "a", "proj-a");
         assert.ok(e && !Number.isNaN(Date.parse(e.updatedAt)));
+      }));
+
+    test("memory deletes: the entry is removed (project and global), in order with puts (last wins), a missing key is no error, a failed commit deletes nothing", () =>
+      withStore(f, async (s) => {
+        const a = await newRun(s, { projectId: "proj-a" });
+        const b = await newRun(s, { projectId: "proj-b" });
+        await s.commit(a, {
+          fromSeq: 1,
+          toSeq: 1,
+          events: [ev(1)],
+          memoryWrites: [
+            { store: "facts", scope: "project", key: "k", value: 1 },
+            { store: "facts", scope: "project", key: "j", value: 2 },
+            { store: "facts", scope: "project", key: "pd", value: 3 },
+            { store: "prefs", scope: "global", key: "g", value: true },
+          ],
+        });
+        await s.commit(b, { fromSeq: 1, toSeq: 1, events: [ev(1)], memoryWrites: [{ store: "facts", scope: "project", key: "k", value: "B" }] });
+        await s.commit(a, {
+          fromSeq: 2,
+          toSeq: 2,
+          events: [ev(2)],
+          memoryWrites: [
+            { store: "facts", scope: "project", key: "k", deleted: true },
+            { store: "facts", scope: "project", key: "never", deleted: true },
+            { store: "prefs", scope: "global", key: "g", deleted: true },
+            // put then delete: gone; delete then put: kept (the last write of a key wins)
+            { store: "facts", scope: "project", key: "pd", value: 4 },
+            { store: "facts", scope: "project", key: "pd", deleted: true },
+            { store: "facts", scope: "project", key: "dp", deleted: true },
+            { store: "facts", scope: "project", key: "dp", value: 5 },
+          ],
+        });
+        assert.equal(await s.memoryGet("project", "facts", "k", "proj-a"), undefined);
+        assert.equal(await s.memoryGet("project", "facts", "pd", "proj-a"), undefined);
+        assert.equal(await s.memoryGet("global", "prefs", "g"), undefined);
+        assert.deepEqual(
+          (await s.memoryList("project", "facts", "proj-a")).map((e) => [e.key, e.value]),
+          [
+            ["dp", 5],
+            ["j", 2],
+          ],
+        );
+        assert.deepEqual(await s.memoryList("global", "prefs"), []);
+        // Another project's key of the same name is untouched.
+        assert.equal((await s.memoryGet("project", "facts", "k", "proj-b"))?.value, "B");
+        // A deleted key can be written again.
+        await s.commit(a, { fromSeq: 3, toSeq: 3, events: [ev(3)], memoryWrites: [{ store: "prefs", scope: "global", key: "g", value: "again" }] });
+        assert.equal((await s.memoryGet("global", "prefs", "g"))?.value, "again");
+        // A commit that fails (its last put breaks the key-length constraint) deletes nothing.
+        await rejects(
+          s.commit(a, {
+            fromSeq: 4,
+            toSeq: 4,
+            events: [ev(4)],
+            memoryWrites: [
+              { store: "facts", scope: "project", key: "j", deleted: true },
+              { store: "facts", scope: "project", key: "k".repeat(2000), value: 1 },
+            ],
+          }),
+          "STORE_BATCH_INVALID",
+        );
+        assert.equal((await s.memoryGet("project", "facts", "j", "proj-a"))?.value, 2);
+        assert.equal((await s.getRun(a))?.lastSeq, 3);
+        // Malformed deletes are refused before anything is written.
+        for (const w of [
+          { store: "facts", scope: "project", key: "j", deleted: false },
+          { store: "facts", scope: "project", key: "j", deleted: true, value: 1 },
+          { store: "facts", scope: "task", key: "j", deleted: true },
+        ]) {
+          await rejects(s.commit(a, { fromSeq: 4, toSeq: 4, events: [ev(4)], memoryWrites: [w as unknown as MemoryWrite] }), "STORE_BATCH_INVALID");
+        }
+        assert.equal((await s.memoryGet("project", "facts", "j", "proj-a"))?.value, 2);
       }));
 
     test("listRuns: newest update first, status filter, limit", () =>

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import type { JsonValue } from "../../src/json.js";
 import { Engine } from "../../src/runtime/Engine.js";
 import type { HandlerContext, NodeHandler } from "../../src/runtime/types.js";
@@ -15,7 +16,7 @@ import { openEngineStore } from "../../src/store/EngineRunStore.js";
 import { openStore } from "../../src/store/openStore.js";
 import { silentLogger } from "../../src/telemetry/logger.js";
 import { removeDir, writeConfigDir } from "../helpers.js";
-import { dropSchemas, freshSchema, pgAvailable, pgUrl } from "./pgHelper.js";
+import { dropSchemas, freshSchema, pgAvailable, pgExec, pgUrl } from "./pgHelper.js";
 
 const WORKFLOW = `
 nodes:
@@ -150,5 +151,138 @@ describe("kv memory in the durable stores", () => {
       await removeDir(b);
       await removeDir(db);
     }
+  });
+});
+
+/** Workflows of the delete scenario: one run puts, a later run deletes (then waits for an answer). */
+const PUT_WORKFLOW = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: put, kind: deterministic, role: linear }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: put }
+  - { from: put, to: e }
+`;
+const DELETE_WORKFLOW = `
+nodes:
+  - { id: s, kind: deterministic, role: start }
+  - { id: del, kind: deterministic, role: linear }
+  - { id: review, kind: deterministic, role: linear, interrupt: before }
+  - { id: check, kind: deterministic, role: linear }
+  - { id: e, kind: deterministic, role: exit }
+edges:
+  - { from: s, to: del }
+  - { from: del, to: review }
+  - { from: review, to: check }
+  - { from: check, to: e }
+`;
+
+const deleteHandlers: Record<string, NodeHandler> = {
+  put: (_i: JsonValue, ctx: HandlerContext) => {
+    ctx.memory.put("facts", "k", 1);
+    ctx.memory.put("facts", "stay", 1);
+    ctx.memory.put("prefs", "g", 1);
+    return null;
+  },
+  del: async (_i: JsonValue, ctx: HandlerContext) => {
+    const before = { k: (await ctx.memory.get("facts", "k")) ?? null, g: (await ctx.memory.get("prefs", "g")) ?? null };
+    ctx.memory.delete("facts", "k");
+    ctx.memory.delete("prefs", "g");
+    ctx.memory.delete("facts", "never");
+    return before;
+  },
+  review: (input: JsonValue) => input,
+  check: async (input: JsonValue, ctx: HandlerContext) => ({ before: input, k: (await ctx.memory.get("facts", "k")) ?? null, g: (await ctx.memory.get("prefs", "g")) ?? null, facts: await ctx.memory.list("facts") }),
+};
+
+/**
+ * A delete removes the row from `ae_memory` in the commit's transaction (read with SQL, not
+ * through the store), and a run resumed by another engine after the delete does not apply it
+ * again. `rows` lists `[scope, project_id, store_id, key, updated_at]` of the table.
+ */
+async function deletesRows(url: string, rows: () => Promise<[string, string, string, string, number][]>): Promise<void> {
+  const memory = "project_id: gamma\nstores:\n  - { id: facts, kind: kv, scope: project }\n  - { id: prefs, kind: kv, scope: global }\n";
+  const putDir = await writeConfigDir({ "workflow.yaml": PUT_WORKFLOW, "memory.yaml": memory });
+  const delDir = await writeConfigDir({ "workflow.yaml": DELETE_WORKFLOW, "memory.yaml": memory });
+  const on = async (dir: string): Promise<Engine> => {
+    const handlers = Object.fromEntries(Object.entries(deleteHandlers).filter(([id]) => (dir === putDir) === (id === "put")));
+    return Engine.fromConfigDir(dir, { logger: silentLogger, handlers, store: await openEngineStore(url) });
+  };
+  try {
+    const e1 = await on(putDir);
+    assert.equal((await e1.run({})).status, "success");
+    await e1.shutdown();
+    const mine = async (): Promise<[string, string, string, string, number][]> => (await rows()).filter(([scope, project]) => scope === "global" || project === "gamma").sort();
+    const put = await mine();
+    assert.deepEqual(
+      put.map(([scope, project, store, key]) => [scope, project, store, key]),
+      [
+        ["global", "", "prefs", "g"],
+        ["project", "gamma", "facts", "k"],
+        ["project", "gamma", "facts", "stay"],
+      ],
+    );
+
+    // Another engine deletes, and the run stops at the interrupt after the delete committed.
+    const e2 = await on(delDir);
+    const first = await e2.run({});
+    assert.equal(first.status, "interrupted");
+    await e2.shutdown();
+    const left = await mine();
+    assert.deepEqual(left, put.filter(([, , , key]) => key === "stay"), "the deleted rows are gone, the other one untouched (updated_at too)");
+
+    // A third engine resumes: the run still reads as of its stages' starts, and writes nothing again.
+    const e3 = await on(delDir);
+    const done = await e3.resume(first.runId, { answer: "ok" });
+    assert.equal(done.status, "success", JSON.stringify(done.error));
+    assert.deepEqual(done.output, { before: { k: 1, g: 1 }, k: null, g: null, facts: [{ key: "stay", value: 1 }] });
+    assert.equal(e3.getEvents({ type: "memory.written" }).length, 0, "the resumed part wrote nothing");
+    await e3.shutdown();
+    assert.deepEqual(await mine(), left);
+
+    // The journal keeps the delete events.
+    const store = await openEngineStore(url);
+    try {
+      const journaled: string[] = [];
+      for await (const e of store.journal(first.runId)) if (e.type === "memory.written") journaled.push(JSON.stringify(e.payload));
+      assert.deepEqual(journaled, [
+        '{"store":"facts","scope":"project","key":"k","deleted":true}',
+        '{"store":"prefs","scope":"global","key":"g","deleted":true}',
+        '{"store":"facts","scope":"project","key":"never","deleted":true}',
+      ]);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await removeDir(putDir);
+    await removeDir(delDir);
+  }
+}
+
+describe("ctx.memory.delete in the durable stores", () => {
+  test("sqlite: the row is deleted in the commit's transaction; a resume by another engine does not delete again", async () => {
+    const dir = await writeConfigDir({});
+    const path = join(dir, "runs.db");
+    try {
+      await deletesRows(`sqlite:${path}`, async () => {
+        const db = new Database(path, { readonly: true });
+        try {
+          return (db.prepare("SELECT scope, project_id, store_id, key, updated_at FROM ae_memory").all() as { scope: string; project_id: string; store_id: string; key: string; updated_at: number }[]).map((r) => [r.scope, r.project_id, r.store_id, JSON.parse(r.key) as string, r.updated_at]);
+        } finally {
+          db.close();
+        }
+      });
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test("postgres: the row is deleted in the commit's statement; a resume by another engine does not delete again", { skip: pgUp ? false : "PostgreSQL unreachable" }, async () => {
+    const s = freshSchema("kvdel");
+    schemas.push(s);
+    await deletesRows(pgUrl(s), async () =>
+      (await pgExec(`SELECT scope, project_id, store_id, key, updated_at FROM "${s}".ae_memory`)).rows.map((r: { scope: string; project_id: string; store_id: string; key: string; updated_at: string }) => [r.scope, r.project_id, r.store_id, JSON.parse(r.key) as string, Number(r.updated_at)]),
+    );
   });
 });
