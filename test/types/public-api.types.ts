@@ -51,7 +51,7 @@ export function describeEvent(event: EngineEvent): string {
     case "run.resumed":
       return event.payload.interruptId ?? "";
     case "memory.written":
-      return `${event.payload.scope satisfies "task" | "project" | "global"} ${event.payload.store}/${event.payload.key}`;
+      return `${event.payload.scope satisfies "task" | "project" | "global"} ${event.payload.store}/${event.payload.key}${(event.payload.deleted satisfies true | undefined) ? " deleted" : ""}`;
     default:
       return assertNever(event);
   }
@@ -74,16 +74,19 @@ export function eventsAreReadonly(e: EventOf<"node.completed">): void {
 /** Handlers take JSON and may return anything (checked at run time); options are typed. */
 export const handler: NodeHandler = (input: JsonValue, ctx) => (ctx.signal.aborted ? null : { input, node: ctx.nodeId });
 
-/** ctx.memory: reads are promises of JSON (or undefined), put is synchronous, list gives { key, value }. */
+/** ctx.memory: reads are promises of JSON (or undefined), put and delete are synchronous, list gives { key, value }. */
 export const remember: NodeHandler = async (_input, ctx) => {
   const v: JsonValue | undefined = await ctx.memory.get("facts", "k");
   const put: void = ctx.memory.put("facts", "k", { n: 1 });
+  const del: void = ctx.memory.delete("facts", "k");
+  // @ts-expect-error delete needs a key
+  ctx.memory.delete("facts");
   const entries: readonly { readonly key: string; readonly value: JsonValue }[] = await ctx.memory.list("facts", "prefix:");
   // @ts-expect-error get needs a key
   void ctx.memory.get("facts");
   // @ts-expect-error the entries are read-only
   entries[0]!.key = "x";
-  return { v: v ?? null, put: put ?? null, n: entries.length };
+  return { v: v ?? null, put: put ?? null, del: del ?? null, n: entries.length };
 };
 export const options: EngineOptions = { handlers: { a: handler }, maxConcurrency: 4, maxEvents: 1000 };
 // @ts-expect-error unknown option names are rejected

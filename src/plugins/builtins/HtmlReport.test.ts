@@ -236,7 +236,7 @@ edges:
     assert.match(html, /<g class="node success" data-node="review"/);
   });
 
-  it("lists each node execution's memory writes (store/key and scope)", async () => {
+  it("lists each node execution's memory writes (store/key and scope; deletes marked)", async () => {
     const dir = await writeConfigDir({
       "workflow.yaml": "nodes:\n  - { id: learn, kind: deterministic, role: start }\n  - { id: done, kind: deterministic, role: exit }\nedges:\n  - { from: learn, to: done }\n",
       "memory.yaml": "stores:\n  - { id: facts, kind: kv, scope: project }\n  - { id: scratch, kind: kv, scope: task }\n",
@@ -249,6 +249,7 @@ edges:
         learn: (input, ctx) => {
           ctx.memory.put("facts", "city", "Lisbon");
           ctx.memory.put("scratch", "<step>", 1);
+          ctx.memory.delete("facts", "old");
           return input;
         },
       },
@@ -261,7 +262,7 @@ edges:
     }
     const html = await readFile(plugin.files[0]!, "utf8");
     const learn = html.slice(html.indexOf('class="node-detail success" data-node="learn"'));
-    assert.match(learn, /<p class="memory">memory writes: <code>facts\/city<\/code> \(project\), <code>scratch\/&lt;step&gt;<\/code> \(task\)<\/p>/);
+    assert.match(learn, /<p class="memory">memory writes: <code>facts\/city<\/code> \(project\), <code>scratch\/&lt;step&gt;<\/code> \(task\), <code>facts\/old<\/code> \(project, deleted\)<\/p>/);
     const done = html.slice(html.indexOf('data-node="done" data-status'));
     assert.doesNotMatch(done.slice(0, done.indexOf("</section>")), /memory writes/);
   });

@@ -216,6 +216,7 @@ plugins:
       handlers: {
         learn: (input, ctx) => {
           ctx.memory.put("facts", "city", "Lisbon");
+          ctx.memory.delete("facts", "town");
           return input;
         },
       },
@@ -232,13 +233,18 @@ plugins:
     const events = task.events.map((e) => [e.name, e.attributes?.["agent_engine.node.id"], e.attributes?.["agent_engine.memory.store"] ?? e.attributes?.["agent_engine.interrupt.id"]]);
     assert.deepEqual(events, [
       ["memory.written", "learn", "facts"],
+      ["memory.written", "learn", "facts"],
       ["run.interrupted", "review", first.interrupt!.id],
       ["run.resumed", "review", first.interrupt!.id],
     ]);
     const written = task.events[0]!.attributes!;
     assert.equal(written["agent_engine.memory.scope"], "project");
     assert.equal(written["agent_engine.memory.key"], "city");
-    assert.equal(task.events[1]!.attributes!["agent_engine.interrupt.kind"], "before");
+    assert.equal(written["agent_engine.memory.deleted"], undefined, "a put has no deleted attribute");
+    const deleted = task.events[1]!.attributes!;
+    assert.equal(deleted["agent_engine.memory.key"], "town");
+    assert.equal(deleted["agent_engine.memory.deleted"], true);
+    assert.equal(task.events[2]!.attributes!["agent_engine.interrupt.kind"], "before");
   });
 
   it("rejects bad config with a clear message", () => {

@@ -172,6 +172,14 @@ describe("ConsoleLogger", () => {
     assert.equal(formatEventLine(e, ""), "#1 routing.decision task=t node=d -> escalate [urgent]");
   });
 
+  it("formats memory writes; a delete says so", () => {
+    const bus = new TelemetryBus();
+    const put = bus.emit("memory.written", "t", "n", { store: "facts", scope: "project", key: "city" });
+    const del = bus.emit("memory.written", "t", "n", { store: "facts", scope: "project", key: "city", deleted: true });
+    assert.equal(formatEventLine(put, ""), '#1 memory.written task=t node=n store=facts scope=project key="city"');
+    assert.equal(formatEventLine(del, ""), '#2 memory.written task=t node=n store=facts scope=project key="city" deleted');
+  });
+
   it("a closed stderr (EPIPE) is a failure of the plugin, not the end of the process", { timeout: 30_000 }, async () => {
     const dir = await writeConfigDir({});
     dirs.push(dir);
