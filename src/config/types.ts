@@ -266,7 +266,7 @@ export interface MemoryStoreManifest {
   readonly path?: string;
   /** kv only (required): `task`, `project` or `global`. */
   readonly scope?: MemoryScope;
-  /** kv only: the nodes that may write the store (default: every node with a handler). */
+  /** kv only: the nodes that may write (put into and delete from) the store (default: every node with a handler). */
   readonly writers?: readonly string[];
 }
 

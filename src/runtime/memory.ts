@@ -661,7 +661,7 @@ function readFailed(store: KvStore, key: string | undefined, err: unknown): Stag
 /**
  * The checks of `ctx.memory` calls, as JSON data: the kv stores (scope, declared writers) and
  * the read-only stores. A handler running in a worker thread checks its calls with it, so its
- * `put` throws the same coded errors, synchronously.
+ * `put` and `delete` throw the same coded errors, synchronously.
  */
 export interface MemoryRules {
   readonly kv: { readonly [id: string]: { readonly scope: MemoryScope; readonly writers: readonly string[] | null } };
