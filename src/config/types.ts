@@ -53,6 +53,8 @@ export interface NodeWorkerManifest {
   readonly resource_limits?: WorkerResourceLimitsManifest;
   /** Workers of the handler's module running at once (a bounded pool); default: the number of CPUs. */
   readonly max_workers?: number;
+  /** A worker without a call for this long (ms) is terminated; default 60000. */
+  readonly idle_timeout_ms?: number;
 }
 
 /** `resource_limits:` of a worker (plugins.yaml, a node's `worker:`). */

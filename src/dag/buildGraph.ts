@@ -11,7 +11,7 @@ import { ConfigError } from "../errors.js";
 import type { ErrorDetail } from "../errors.js";
 import { compileSchema } from "./compileSchema.js";
 import { buildReachability } from "./reachability.js";
-import { DEFAULT_NODE_TIMEOUT_MS } from "./types.js";
+import { DEFAULT_HANDLER_IDLE_TIMEOUT_MS, DEFAULT_NODE_TIMEOUT_MS } from "./types.js";
 import type { CompiledSchema, GraphEdge, GraphNode, HandlerWorkerSettings, WorkflowDefaults, WorkflowGraph } from "./types.js";
 import { validateProject } from "./validateProject.js";
 
@@ -48,7 +48,7 @@ function schemaFor(config: ProjectConfig, ref: NodeManifest["schema_in"]): Compi
   return compileSchema("inline", ref);
 }
 
-/** `worker:` of a node as the runtime uses it (camelCase V8 names, frozen). */
+/** `worker:` of a node as the runtime uses it (camelCase V8 names, `idleTimeoutMs` defaulted, frozen). */
 function workerSettings(w: NodeWorkerManifest | undefined): HandlerWorkerSettings {
   const l = w?.resource_limits;
   return Object.freeze({
@@ -60,6 +60,7 @@ function workerSettings(w: NodeWorkerManifest | undefined): HandlerWorkerSetting
       ...(l?.stack_mb === undefined ? {} : { stackSizeMb: l.stack_mb }),
     }),
     ...(w?.max_workers === undefined ? {} : { maxWorkers: w.max_workers }),
+    idleTimeoutMs: w?.idle_timeout_ms ?? DEFAULT_HANDLER_IDLE_TIMEOUT_MS,
   });
 }
 

@@ -79,7 +79,15 @@ export interface HandlerWorkerSettings {
   };
   /** Workers of the module running at once; undefined: the number of CPUs. */
   readonly maxWorkers?: number;
+  /**
+   * A worker without a call for this long is terminated and leaves the pool (the next call
+   * starts a fresh one). Default {@link DEFAULT_HANDLER_IDLE_TIMEOUT_MS}.
+   */
+  readonly idleTimeoutMs: number;
 }
+
+/** `worker.idle_timeout_ms` of an `isolation: worker` node when it gives none: one minute. */
+export const DEFAULT_HANDLER_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Node timeout when neither the node nor the workflow's `defaults` gives one: 5 minutes, for

@@ -2,7 +2,9 @@
  * `isolation: worker` for node handlers: each handler module gets a bounded pool of
  * `worker_threads` workers; a call runs in one worker at a time, and the worker is terminated when
  * the stage's signal aborts (its `timeout_ms`, or the run's cancellation), so even a
- * `while (true) {}` is pre-empted. The next call gets a fresh worker.
+ * `while (true) {}` is pre-empted. The next call gets a fresh worker. A worker that has had no call
+ * for the node's `worker.idle_timeout_ms` is terminated too (an unref'd timer), so a long-lived
+ * engine does not keep a burst's threads; the next call starts a fresh one.
  *
  * The pool is reached only through the handler function it makes ({@link HandlerPool.handler}):
  * the stage executor treats it like any async handler (it races it against the timeout and the
@@ -77,6 +79,8 @@ interface PoolWorker {
   /** `starting`: importing the module; `idle`; `busy`: a call was posted; `dead`: terminated or exited (counted until its `exit`). */
   state: "starting" | "idle" | "busy" | "dead";
   job: Job | undefined;
+  /** Set exactly while the worker is `idle` without a job: terminates it at `idleTimeoutMs` (unref'd). */
+  idleTimer: NodeJS.Timeout | undefined;
   readonly exited: Promise<void>;
 }
 
@@ -86,7 +90,7 @@ export class HandlerWorkers {
 
   /** The pool for `url` with `settings` (created on first use). `label` names the module in messages and output. */
   pool(url: string, label: string, settings: HandlerWorkerSettings): HandlerPool {
-    const key = JSON.stringify([url, [...settings.env].sort(), settings.resourceLimits, settings.maxWorkers ?? null]);
+    const key = JSON.stringify([url, [...settings.env].sort(), settings.resourceLimits, settings.maxWorkers ?? null, settings.idleTimeoutMs]);
     let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = new HandlerPool(url, label, settings);
@@ -104,6 +108,7 @@ export class HandlerWorkers {
 /**
  * A bounded pool of workers running one handler module. At most `maxWorkers` threads exist at
  * once (terminated ones count until they have exited); calls beyond that wait in FIFO order.
+ * A worker idle for `idleTimeoutMs` is terminated; an idle pool may have no thread at all.
  */
 export class HandlerPool {
   /** Threads that exist (until their `exit`), whatever their state. */
@@ -127,9 +132,9 @@ export class HandlerPool {
   }
 
   /**
-   * Imports the module in a worker (which then stays, idle, for the first call) and returns the
-   * `typeof` of each export. Rejects with a {@link HandlerLoadProblem} when the import throws,
-   * the worker dies, or it takes longer than `timeoutMs`.
+   * Imports the module in a worker (which then stays, idle, for the first call or until its idle
+   * timeout) and returns the `typeof` of each export. Rejects with a {@link HandlerLoadProblem}
+   * when the import throws, the worker dies, or it takes longer than `timeoutMs`.
    */
   exports(timeoutMs = HANDLER_LOAD_TIMEOUT_MS): Promise<Readonly<Record<string, string>>> {
     if (this.loaded !== undefined) return this.loaded instanceof HandlerLoadProblem ? Promise.reject(this.loaded) : Promise.resolve(this.loaded);
@@ -196,6 +201,7 @@ export class HandlerPool {
         }
       }
       const job = this.queue.shift()!;
+      this.stopIdleTimer(w);
       w.job = job;
       job.worker = w;
       w.thread.ref();
@@ -239,7 +245,7 @@ export class HandlerPool {
     }
     live++;
     let exited!: () => void;
-    const w: PoolWorker = { thread, state: "starting", job: undefined, exited: new Promise<void>((r) => (exited = r)) };
+    const w: PoolWorker = { thread, state: "starting", job: undefined, idleTimer: undefined, exited: new Promise<void>((r) => (exited = r)) };
     this.workers.add(w);
     thread.on("message", (msg: unknown) => this.onMessage(w, msg));
     thread.on("messageerror", () => this.kill(w, "sent a message that could not be deserialized"));
@@ -268,10 +274,7 @@ export class HandlerPool {
         if (this.loaded === undefined) this.loaded = Object.freeze(msg.exports);
         this.loading?.resolve(msg.exports);
         if (w.job !== undefined) this.post(w, w.job);
-        else {
-          w.state = "idle";
-          w.thread.unref();
-        }
+        else this.becomeIdle(w);
         return;
       case "load-error": {
         if (w.state !== "starting") return this.kill(w, 'sent an unexpected "load-error" message and was terminated');
@@ -296,8 +299,7 @@ export class HandlerPool {
         const job = w.job;
         if (w.state !== "busy" || job === undefined || job.id !== msg.id) return this.kill(w, `sent a "${msg.t}" message for a call it is not running, and was terminated`);
         w.job = undefined;
-        w.state = "idle";
-        w.thread.unref();
+        this.becomeIdle(w);
         this.available.push(w);
         this.complete(job, msg);
         this.pump();
@@ -399,8 +401,35 @@ export class HandlerPool {
     this.settle(job, false, abortError(job.signal.reason));
   }
 
+  /**
+   * `w` has no call (it finished one, or imported the module with none waiting): it stays for the
+   * next call, and is terminated if none comes within `idleTimeoutMs`. The timer is unref'd. (The
+   * thread is unref'd too, but on Node 20 a worker whose stdout is read still holds the event
+   * loop: `Worker.unref()` leaves its internal stdio port referenced.)
+   */
+  private becomeIdle(w: PoolWorker): void {
+    w.state = "idle";
+    w.thread.unref();
+    this.stopIdleTimer(w);
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      w.idleTimer = undefined;
+      // A worker given a call has had its timer cleared; checked again all the same.
+      if (w.state === "idle" && w.job === undefined) this.kill(w, "was stopped after idle_timeout_ms without a call");
+    }, this.settings.idleTimeoutMs);
+    timer.unref();
+    w.idleTimer = timer;
+  }
+
+  private stopIdleTimer(w: PoolWorker): void {
+    if (w.idleTimer === undefined) return;
+    clearTimeout(w.idleTimer);
+    w.idleTimer = undefined;
+  }
+
   /** Marks `w` dead (its call, if any, fails) and terminates it; it leaves the pool at its `exit`. Idempotent. */
   private kill(w: PoolWorker, reason: string): void {
+    this.stopIdleTimer(w);
     if (w.state === "dead") return;
     const wasStarting = w.state === "starting";
     w.state = "dead";

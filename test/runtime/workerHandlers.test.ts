@@ -2,7 +2,8 @@
  * `isolation: worker` for node handlers, with real worker threads: pre-emption at the timeout and
  * on cancellation, crashes (process.exit, heap limit, stray errors, forged messages) as coded
  * failures, the same results and events as inline handlers, the bounded pool, env scrubbing,
- * output kept off stdout, load-time checks done in a worker, and no worker left after shutdown.
+ * output kept off stdout, load-time checks done in a worker, idle workers stopped after
+ * idle_timeout_ms, and no worker left after shutdown.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -34,6 +35,7 @@ export const forgeResult = () => { parentPort.postMessage({ t: "result", id: 999
 export const stray = () => { setTimeout(() => { throw new Error("stray timer"); }, 0); return new Promise(() => {}); };
 export const selfThenable = () => { const t = { then(r) { r(t); } }; return t; };
 export const notAFunction = 42;
+export const nap = async (input) => { await new Promise((r) => setTimeout(r, input.ms)); return { threadId }; };
 `;
 
 /** One worker node `step` between a start and an exit. */
@@ -50,9 +52,9 @@ edges:
 const opts = { logger: silentLogger };
 
 /** Waits until every handler worker of this process has exited (they exit once terminated; no timing assumed). */
-async function noLiveWorkers(): Promise<void> {
+async function noLiveWorkers(message = "every handler worker has exited"): Promise<void> {
   for (let i = 0; i < 500 && liveHandlerWorkers() > 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(liveHandlerWorkers(), 0, "every handler worker has exited");
+  assert.equal(liveHandlerWorkers(), 0, message);
 }
 
 function failedWith(result: RunResult, code: string): string {
@@ -265,6 +267,84 @@ edges:
   });
 });
 
+describe("isolation: worker idle workers", () => {
+  it("idle_timeout_ms: a worker without a call is stopped while the engine lives (the pool goes to 0), and a later run gets a fresh one", { timeout: 30_000 }, async () => {
+    await withEngine({ "workflow.yaml": wf("echo", ", worker: { idle_timeout_ms: 50 }"), "h.mjs": HANDLERS }, opts, async (engine) => {
+      // The worker of the load-time import check is idle from then on: it goes too.
+      await noLiveWorkers("the load-time worker was stopped once idle");
+      const first = await engine.run({ n: 1 });
+      assert.equal(first.status, "success", first.error?.message);
+      await noLiveWorkers("the worker of the first run was stopped once idle, the engine still up");
+      const second = await engine.run({ n: 2 });
+      assert.equal(second.status, "success", second.error?.message);
+      const [a, b] = [first, second].map((r) => (r.output as { threadId: number }).threadId);
+      assert.notEqual(b, a, "the second run ran in a fresh worker");
+      await noLiveWorkers("and that one was stopped too");
+    });
+    await noLiveWorkers();
+  });
+
+  it("a call longer than idle_timeout_ms is not cut: its worker is busy; calls handed on in a one-worker pool keep the same worker", { timeout: 30_000 }, async () => {
+    const files = {
+      "workflow.yaml": `
+nodes:
+  - { id: begin, kind: deterministic, role: start }
+  - { id: fan, kind: deterministic, role: split }
+  - { id: step, kind: deterministic, role: linear, handler: ./h.mjs#nap, isolation: worker, timeout_ms: 20000, worker: { max_workers: 1, idle_timeout_ms: 20 } }
+  - { id: join, kind: deterministic, role: merge }
+  - { id: done, kind: deterministic, role: exit }
+edges:
+  - { from: begin, to: fan }
+  - { from: fan, to: step }
+  - { from: step, to: join }
+  - { from: join, to: done }
+`,
+      "h.mjs": HANDLERS,
+    };
+    await withEngine(files, opts, async (engine) => {
+      // Each call sleeps 10x idle_timeout_ms; a reaped worker would fail its call HANDLER_WORKER_CRASHED.
+      const r = await engine.run([{ ms: 200 }, { ms: 200 }, { ms: 200 }, { ms: 200 }]);
+      assert.equal(r.status, "success", r.error?.message);
+      const arrivals = r.output as { output: { threadId: number } }[];
+      assert.equal(arrivals.length, 4);
+      const threads = new Set(arrivals.map((a) => a.output.threadId));
+      assert.equal(threads.size, 1, `the waiting calls went to the same worker as it finished each, got ${threads.size} workers`);
+      await noLiveWorkers("stopped once idle after the run");
+    });
+    await noLiveWorkers();
+  });
+
+  it("the idle timer is unref'd, and a host that never calls shutdown() exits by itself once its idle workers are stopped", { timeout: 60_000 }, async () => {
+    // A child process per case; execFile's deadline only guards against a hang.
+    const child = async (idle: number, shutdown: boolean): Promise<{ status: string; live: number; resources: string[] }> => {
+      const dir = await writeConfigDir({ "workflow.yaml": wf("echo", `, worker: { idle_timeout_ms: ${idle} }`), "h.mjs": HANDLERS });
+      try {
+        const script = `
+          import { Engine } from ${JSON.stringify(join(repoRoot, "dist/src/runtime/Engine.js"))};
+          import { liveHandlerWorkers } from ${JSON.stringify(join(repoRoot, "dist/src/runtime/HandlerWorkers.js"))};
+          const engine = await Engine.fromConfigDir(${JSON.stringify(dir)});
+          const r = await engine.run({ n: 1 });
+          process.stdout.write(JSON.stringify({ status: r.status, live: liveHandlerWorkers(), resources: process.getActiveResourcesInfo() }));
+          ${shutdown ? "await engine.shutdown();" : ""}
+        `;
+        const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { cwd: dir, timeout: 50_000 });
+        return JSON.parse(stdout) as { status: string; live: number; resources: string[] };
+      } finally {
+        await removeDir(dir);
+      }
+    };
+    // Idle for 10 minutes: the worker's timer is pending, and not among the resources that keep the loop alive.
+    const pending = await child(600_000, true);
+    assert.equal(pending.status, "success");
+    assert.equal(pending.live, 1, "the worker is idle, its timer pending");
+    assert.ok(!pending.resources.includes("Timeout"), `no ref'd timer: ${pending.resources.join(", ")}`);
+    // No shutdown(): the idle worker is stopped after 50 ms and the process then ends on its own.
+    const reaped = await child(50, false);
+    assert.equal(reaped.status, "success");
+    assert.equal(reaped.live, 1);
+  });
+});
+
 describe("isolation: worker at load time", () => {
   async function loadFails(files: Record<string, string>, options: Parameters<typeof Engine.fromConfigDir>[1] = {}): Promise<EngineError> {
     const dir = await writeConfigDir(files);
@@ -325,6 +405,33 @@ edges:
     assert.deepEqual(got, [
       ["DAG_INVALID_FIELD", "/nodes/0/isolation"],
       ["DAG_INVALID_FIELD", "/nodes/1/worker"],
+    ]);
+  });
+
+  it("a bad worker.idle_timeout_ms or max_workers (0, negative, not an integer, past the longest timer) is CONFIG_SCHEMA with file, path and line", async () => {
+    const node = (id: string, worker: string): string => `  - { id: ${id}, kind: deterministic, role: linear, handler: ./h.mjs#echo, isolation: worker, worker: ${worker} }\n`;
+    const bad = [
+      ["a", "{ idle_timeout_ms: 0 }"],
+      ["b", "{ idle_timeout_ms: -1 }"],
+      ["c", '{ idle_timeout_ms: "x" }'],
+      ["d", "{ idle_timeout_ms: 1.5 }"],
+      ["e", "{ idle_timeout_ms: 2147483648 }"],
+      ["f", "{ max_workers: 0 }"],
+    ] as const;
+    const workflow =
+      "nodes:\n  - { id: begin, kind: deterministic, role: start }\n" +
+      bad.map(([id, w]) => node(id, w)).join("") +
+      "  - { id: done, kind: deterministic, role: exit }\nedges:\n  - { from: begin, to: a }\n" +
+      ["a", "b", "c", "d", "e", "f", "done"].slice(1).map((to, i) => `  - { from: ${"abcdef"[i]!}, to: ${to} }\n`).join("");
+    const e = await loadFails({ "workflow.yaml": workflow, "h.mjs": HANDLERS });
+    const got = e.details.map((d) => [d.code, d.file?.replace(/^.*[\\/]/, ""), d.path, d.line]);
+    assert.deepEqual(got, [
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/1/worker/idle_timeout_ms", 3],
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/2/worker/idle_timeout_ms", 4],
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/3/worker/idle_timeout_ms", 5],
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/4/worker/idle_timeout_ms", 6],
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/5/worker/idle_timeout_ms", 7],
+      ["CONFIG_SCHEMA", "workflow.yaml", "/nodes/6/worker/max_workers", 8],
     ]);
   });
 });
