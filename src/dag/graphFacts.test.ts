@@ -154,3 +154,25 @@ test("regression: a 50k-node workflow validates and builds, with exact answers a
   assert.equal(g.closes(`b${diamonds - 1}`, "m0"), false);
   assert.equal(g.closes(`b${diamonds - 1}`, `m${diamonds - 1}`), true);
 });
+
+test("timeouts past the longest Node.js timer (2^31-1 ms; longer ones fire at once) are located CONFIG_SCHEMA errors", async () => {
+  const yaml = [
+    "defaults: { timeout_ms: 2147483648 }",
+    "nodes:",
+    "  - { id: s, kind: deterministic, role: start, timeout_ms: 3000000000 }",
+    "  - { id: x, kind: deterministic, role: exit, timeout_ms: 2147483647 }",
+    "edges:",
+    "  - { from: s, to: x }",
+  ].join("\n");
+  const dir = await writeConfigDir({ "workflow.yaml": yaml });
+  try {
+    await assert.rejects(loadProject(dir), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const paths = err.details.map((d) => `${d.code} ${d.path} ${d.line}`).sort();
+      assert.deepEqual(paths, ["CONFIG_SCHEMA /defaults/timeout_ms 1", "CONFIG_SCHEMA /nodes/0/timeout_ms 3"]);
+      return true;
+    });
+  } finally {
+    await removeDir(dir);
+  }
+});

@@ -97,13 +97,14 @@ export function resolveProviderConfig(cfg: ProviderConfig, env: NodeJS.ProcessEn
     throw new EngineError({ code: "CONFIG_SCHEMA", ...at(field), message: `provider "${cfg.id}": ${message}` });
   };
   if (cfg.type !== "openai" && cfg.type !== "anthropic") bad("type", `type must be "openai" or "anthropic", got ${JSON.stringify(cfg.type)}`);
-  const int = (field: keyof ProviderConfig, value: unknown, min: number): number | undefined => {
+  const int = (field: keyof ProviderConfig, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     if (value === undefined) return undefined;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min) bad(field, `${field} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) bad(field, `${field} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
     return value as number;
   };
   const retries = int("retries", cfg.retries, 0) ?? PROVIDER_DEFAULTS.retries;
-  const timeoutMs = int("timeout_ms", cfg.timeout_ms, 1) ?? PROVIDER_DEFAULTS.timeoutMs;
+  // Node timers fire at once past 2^31-1 ms.
+  const timeoutMs = int("timeout_ms", cfg.timeout_ms, 1, 2_147_483_647) ?? PROVIDER_DEFAULTS.timeoutMs;
   const maxConcurrency = int("max_concurrency", cfg.max_concurrency, 1) ?? Infinity;
   const maxResponseBytes = int("max_response_bytes", cfg.max_response_bytes, 1) ?? PROVIDER_DEFAULTS.maxResponseBytes;
   const baseUrl = cfg.base_url ?? (cfg.type === "openai" ? PROVIDER_DEFAULTS.openaiBaseUrl : PROVIDER_DEFAULTS.anthropicBaseUrl);

@@ -338,6 +338,7 @@ describe("config checks", () => {
     const bad: [Partial<ProviderConfig>, string][] = [
       [{ retries: -1 }, "/providers/0/retries"],
       [{ timeout_ms: 0 }, "/providers/0/timeout_ms"],
+      [{ timeout_ms: 2_147_483_648 }, "/providers/0/timeout_ms"],
       [{ max_concurrency: 1.5 }, "/providers/0/max_concurrency"],
       [{ max_response_bytes: 0 }, "/providers/0/max_response_bytes"],
       [{ base_url: "ftp://x" }, "/providers/0/base_url"],
