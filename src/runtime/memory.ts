@@ -287,6 +287,17 @@ function slotOf(w: KvWrite): Slot {
   return w.deleted === true ? ABSENT : w.value;
 }
 
+/** The value a slot reads as (`undefined`: no value). */
+function valueOf(v: Slot): JsonValue | undefined {
+  return v === ABSENT ? undefined : v;
+}
+
+/** Applies a slot to a map of entries: a value is set, ABSENT removes the key. */
+function setSlot(m: Map<string, JsonValue>, key: string, v: Slot): void {
+  if (v === ABSENT) m.delete(key);
+  else m.set(key, v);
+}
+
 interface Scan {
   readonly earliest: number;
   readonly known: Map<string, Version[]>;
@@ -416,7 +427,7 @@ export class RunMemory {
     const p = latest(sc.known.get(key), wave);
     if (p === AMBIGUOUS) return undefined;
     if (p === undefined) return { value: this.committedGet(store, key, wave) };
-    return { value: p.value === ABSENT ? undefined : p.value };
+    return { value: valueOf(p.value) };
   }
 
   /** The entries `stage` reads for `store` (as of its start), or undefined when they cannot be known yet. */
@@ -433,10 +444,7 @@ export class RunMemory {
     }
     return {
       entries: this.committedList(store, wave).then((m) => {
-        for (const [k, v] of picked) {
-          if (v === ABSENT) m.delete(k);
-          else m.set(k, v);
-        }
+        for (const [k, v] of picked) setSlot(m, k, v);
         return m;
       }),
     };
@@ -481,15 +489,10 @@ export class RunMemory {
   private committedGet(store: KvStore, key: string, wave: number): JsonValue | undefined | Promise<JsonValue | undefined> {
     const vs = this.versions.get(store.id)?.get(key);
     if (vs !== undefined) {
-      for (let i = vs.length - 1; i >= 0; i--) {
-        if (vs[i]!.wave < wave) {
-          const v = vs[i]!.value;
-          return v === ABSENT ? undefined : v;
-        }
-      }
+      for (let i = vs.length - 1; i >= 0; i--) if (vs[i]!.wave < wave) return valueOf(vs[i]!.value);
     }
     const r = this.base(store, key);
-    return isThenable(r) ? r.then((v) => (v === ABSENT ? undefined : v)) : r === ABSENT ? undefined : r;
+    return isThenable(r) ? r.then(valueOf) : valueOf(r);
   }
 
   /** A shared store's entries as of wave `wave` from what is committed. */
@@ -500,9 +503,7 @@ export class RunMemory {
     for (const [k, vs] of this.versions.get(store.id) ?? []) {
       for (let i = vs.length - 1; i >= 0; i--) {
         if (vs[i]!.wave < wave) {
-          const v = vs[i]!.value;
-          if (v === ABSENT) out.delete(k);
-          else out.set(k, v);
+          setSlot(out, k, vs[i]!.value);
           break;
         }
       }
@@ -794,7 +795,7 @@ export class StageMemory implements MemoryAccess {
       return Promise.reject(err);
     }
     const mine = this.own.get(tk(s.id, k));
-    if (mine !== undefined) return Promise.resolve(mine.deleted === true ? undefined : mine.value);
+    if (mine !== undefined) return Promise.resolve(valueOf(slotOf(mine)));
     if (s.scope === "task") return Promise.resolve(this.stage.taskMem?.get(tk(s.id, k)));
     return this.shared(s, k);
   }
@@ -844,11 +845,7 @@ export class StageMemory implements MemoryAccess {
         await this.wait(this.run.waitFor(this.stage, s, undefined));
       }
     }
-    for (const w of this.own.values()) {
-      if (w.store !== s.id) continue;
-      if (w.deleted === true) map.delete(w.key);
-      else map.set(w.key, w.value);
-    }
+    for (const w of this.own.values()) if (w.store === s.id) setSlot(map, w.key, slotOf(w));
     const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return Object.freeze(keys.map((key) => Object.freeze({ key, value: map.get(key)! })));
   }
